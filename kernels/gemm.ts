@@ -1,0 +1,119 @@
+/**
+ * GEMM program: C[b] = alpha * op(A[b]) . op(B[b]) + beta * C[b] + bias[b], batched.
+ * Shapes are uniforms; transposes, bias, beta and the tile configuration are compile-time defines.
+ */
+import { type Bindings, ComputeBatch, type ProgramInfo, ceilDiv } from '../src/gpu/kernel.js';
+
+export interface GemmTile {
+  /** Workgroup size (threads) in x (columns) and y (rows). */
+  wgX: number;
+  wgY: number;
+  /** 4x4 blocks per thread in rows / columns: tile = wgY*4*tm4 x wgX*4*tn4. */
+  tm4: number;
+  tn4: number;
+  /** K slice per shared-memory stage. */
+  bk: number;
+}
+
+/** 128x128 tiles, 8x8 outputs per thread: for large matrices. */
+export const TILE_LARGE: GemmTile = { wgX: 16, wgY: 16, tm4: 2, tn4: 2, bk: 8 };
+/** 64x64 tiles, 4x4 outputs per thread: more workgroups for small or skinny matrices. */
+export const TILE_SMALL: GemmTile = { wgX: 16, wgY: 16, tm4: 1, tn4: 1, bk: 8 };
+
+export interface GemmShape {
+  M: number;
+  N: number;
+  K: number;
+  batch?: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Elements between batch items; 0 broadcasts one matrix to every item. Default: dense. */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  strideBias?: number;
+  alpha?: number;
+  /** 0 (default) overwrites C; otherwise C = ... + beta * C. */
+  beta?: number;
+  hasBias?: boolean;
+  tile?: GemmTile;
+}
+
+export function tileBytes(t: GemmTile): number {
+  return (t.bk * (t.wgY * 4 * t.tm4) + t.bk * (t.wgX * 4 * t.tn4)) * 4;
+}
+
+/** Picks the tile: large tiles only when they still fill the GPU with workgroups. */
+export function chooseTile(M: number, N: number, batch = 1): GemmTile {
+  const largeGroups = ceilDiv(M, 128) * ceilDiv(N, 128) * batch;
+  return largeGroups >= 64 ? TILE_LARGE : TILE_SMALL;
+}
+
+function check(shape: GemmShape): void {
+  for (const k of ['M', 'N', 'K'] as const) {
+    const v = shape[k];
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`gemm: ${k} must be a positive integer, got ${v}`);
+  }
+  const t = shape.tile ?? TILE_LARGE;
+  const threads = t.wgX * t.wgY;
+  const bm = t.wgY * 4 * t.tm4;
+  const bn = t.wgX * 4 * t.tn4;
+  if ((bm * t.bk) % threads || (bn * t.bk) % threads) throw new RangeError(`gemm: tile ${JSON.stringify(t)} does not divide evenly among ${threads} threads`);
+}
+
+export function gemmProgram(shape: GemmShape): ProgramInfo {
+  check(shape);
+  const { M, N, K } = shape;
+  const batch = shape.batch ?? 1;
+  const tile = shape.tile ?? chooseTile(M, N, batch);
+  const bm = tile.wgY * 4 * tile.tm4;
+  const bn = tile.wgX * 4 * tile.tn4;
+  return {
+    name: 'gemm',
+    shader: 'linalg/gemm.wgsl',
+    defines: {
+      TRANS_A: !!shape.transA,
+      TRANS_B: !!shape.transB,
+      HAS_BIAS: !!shape.hasBias,
+      BETA: (shape.beta ?? 0) !== 0,
+      WG_X: `${tile.wgX}u`,
+      WG_Y: `${tile.wgY}u`,
+      TM4: `${tile.tm4}u`,
+      TN4: `${tile.tn4}u`,
+      BK: `${tile.bk}u`,
+    },
+    workgroups: [ceilDiv(N, bn), ceilDiv(M, bm), batch],
+    uniforms: [
+      ['u32', M],
+      ['u32', N],
+      ['u32', K],
+      ['u32', shape.strideA ?? M * K],
+      ['u32', shape.strideB ?? K * N],
+      ['u32', shape.strideC ?? M * N],
+      ['u32', shape.strideBias ?? 0],
+      ['f32', shape.alpha ?? 1],
+      ['f32', shape.beta ?? 0],
+    ],
+    uniformBinding: 4,
+  };
+}
+
+export interface GemmBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  c: GPUBuffer;
+  bias?: GPUBuffer;
+}
+
+export function gemmBindings(buffers: GemmBuffers): Bindings {
+  const b: Bindings = { 0: buffers.a, 1: buffers.b, 2: buffers.c };
+  if (buffers.bias) b[3] = buffers.bias;
+  return b;
+}
+
+/** Records a GEMM into `batch`. */
+export function encodeGemm(batch: ComputeBatch, buffers: GemmBuffers, shape: GemmShape): ComputeBatch {
+  const hasBias = shape.hasBias ?? !!buffers.bias;
+  if (hasBias && !buffers.bias) throw new Error('gemm: hasBias set but no bias buffer given');
+  return batch.add(gemmProgram({ ...shape, hasBias }), gemmBindings(buffers));
+}
