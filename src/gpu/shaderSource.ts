@@ -17,16 +17,17 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 export type DefineValue = number | boolean | string;
 export type Defines = Record<string, DefineValue>;
 
-let registered: Map<string, string> | null = null;
+const registered = new Map<string, string>();
 const diskCache = new Map<string, string>();
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-/** Makes bundled sources available (browser). Keys are paths relative to `shaders/`. */
+/**
+ * Makes sources available without the file system (the browser bundle; tests' fixtures).
+ * Keys are paths relative to `shaders/` (a leading ".../shaders/" is stripped). Registered
+ * sources take precedence over files on disk.
+ */
 export function registerShaderSources(sources: Record<string, string>): void {
-  registered = new Map();
-  for (const [k, v] of Object.entries(sources)) {
-    const key = k.replace(/^.*?shaders\//, '');
-    registered.set(key, v);
-  }
+  for (const [k, v] of Object.entries(sources)) registered.set(k.replace(/^.*?shaders\//, ''), v);
 }
 
 let shaderDirPromise: Promise<string> | null = null;
@@ -52,11 +53,9 @@ async function shaderDir(): Promise<string> {
 
 /** Raw text of `shaders/<name>`. */
 export async function loadShaderText(name: string): Promise<string> {
-  if (registered) {
-    const text = registered.get(name);
-    if (text === undefined) throw new Error(`shader "${name}" is not in the registered bundle`);
-    return text;
-  }
+  const bundled = registered.get(name);
+  if (bundled !== undefined) return bundled;
+  if (!isNode) throw new Error(`shader "${name}" is not in the registered bundle`);
   const cached = diskCache.get(name);
   if (cached !== undefined) return cached;
   const dir = await shaderDir();

@@ -11,8 +11,8 @@ export interface GemmRefShape {
 }
 
 /**
- * C = alpha * op(A) op(B) + beta * C0 + bias (row vector), all float64, for rows [rowStart, rowEnd).
- * Returns the full M x N array (rows outside the range left at 0). Loop order i-k-j for locality.
+ * C = alpha * op(A) op(B) + beta * C0 + bias (row vector), all float64, M x N.
+ * `rowStart`/`rowEnd` limit the work to a row range (other rows stay 0).
  */
 export function gemmRef(
   a: ArrayLike<number>,
@@ -20,17 +20,31 @@ export function gemmRef(
   s: GemmRefShape,
   opts: { bias?: ArrayLike<number>; c0?: ArrayLike<number>; rowStart?: number; rowEnd?: number } = {},
 ): Float64Array {
+  const rows = [];
+  for (let m = opts.rowStart ?? 0; m < (opts.rowEnd ?? s.M); m++) rows.push(m);
+  const picked = gemmRefRows(a, b, s, rows, opts);
+  const c = new Float64Array(s.M * s.N);
+  rows.forEach((m, i) => c.set(picked.subarray(i * s.N, (i + 1) * s.N), m * s.N));
+  return c;
+}
+
+/** The listed rows of C = alpha op(A) op(B) + beta C0 + bias, as a rows.length x N array. Loop order i-k-j. */
+export function gemmRefRows(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  s: GemmRefShape,
+  rows: readonly number[],
+  opts: { bias?: ArrayLike<number>; c0?: ArrayLike<number> } = {},
+): Float64Array {
   const { M, N, K } = s;
   const alpha = s.alpha ?? 1;
   const beta = s.beta ?? 0;
-  const r0 = opts.rowStart ?? 0;
-  const r1 = opts.rowEnd ?? M;
-  const c = new Float64Array(M * N);
+  const out = new Float64Array(rows.length * N);
   // Dense float64 copy of op(B) as K x N so the inner loop is contiguous.
   const bk = new Float64Array(K * N);
   for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) bk[k * N + n] = s.transB ? b[n * K + k] : b[k * N + n];
   const row = new Float64Array(N);
-  for (let m = r0; m < r1; m++) {
+  rows.forEach((m, i) => {
     row.fill(0);
     for (let k = 0; k < K; k++) {
       const av = s.transA ? a[k * M + m] : a[m * K + k];
@@ -42,10 +56,10 @@ export function gemmRef(
       let v = alpha * row[n];
       if (beta !== 0 && opts.c0) v += beta * opts.c0[m * N + n];
       if (opts.bias) v += opts.bias[n];
-      c[m * N + n] = v;
+      out[i * N + n] = v;
     }
-  }
-  return c;
+  });
+  return out;
 }
 
 /**

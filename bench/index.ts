@@ -1,0 +1,7 @@
+/** The benchmark registry: `synference bench <name>`. */
+import { benchGemm } from './gemm.js';
+import type { Benchmark } from './harness.js';
+
+export const BENCHMARKS: Record<string, { run: Benchmark; description: string }> = {
+  gemm: { run: benchGemm, description: 'tiled f32 GEMM: GFLOP/s per size vs the float64 CPU reference' },
+};
