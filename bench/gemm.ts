@@ -65,17 +65,22 @@ export async function benchGemm(ctx: BenchContext): Promise<void> {
           ctx.log(`skip tile ${tileName(tile)}: needs ${tileBytes(tile)} B of workgroup memory > ${wgMem}`);
           continue;
         }
+        let wallSeconds = 0;
         const run = async (repeats: number) => {
           const batch = new ComputeBatch(dev, { timer, label: 'gemm' });
           for (let i = 0; i < repeats; i++) encodeGemm(batch, { a: A, b: B, c: C }, { M, N, K, tile });
           timer.begin();
+          const w0 = performance.now();
           await batch.run();
+          wallSeconds = (performance.now() - w0) / 1000;
           return (await timer.end()).seconds;
         };
         await run(1); // compile + warm up
         const once = await run(1);
         const repeats = ctx.options.repeats ?? Math.max(1, Math.min(50, Math.ceil((software ? 0.5 : 0.3) / Math.max(once, 1e-6))));
         const seconds = (await run(repeats)) / repeats;
+        // Wall clock of the same submission (includes submit and wait): a check on the GPU timer.
+        const wallMsPerRep = (wallSeconds / repeats) * 1e3;
         const got = await readFloat32(dev, C);
         const gotRows = Float64Array.from(rows.flatMap((r) => Array.from(got.subarray(r * N, (r + 1) * N))));
         const err = normwiseRelError(gotRows, wantRows);
@@ -89,6 +94,7 @@ export async function benchGemm(ctx: BenchContext): Promise<void> {
           device: ctx.device,
           ratio_vs_cpu: cpuFullSeconds / seconds,
           gpu_ms: seconds * 1e3,
+          wall_ms: wallMsPerRep,
           cpu_ref_gflops: flops / cpuFullSeconds / 1e9,
           max_rel_error: err,
           tile: tileName(tile),

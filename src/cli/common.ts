@@ -1,5 +1,5 @@
 /** Helpers shared by CLI commands. */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { type DeviceOptions, deviceOptionsFromEnv } from '../gpu/device.js';
 
 /** Device options from the global flags, falling back to the environment. */
@@ -17,7 +17,7 @@ export function deviceOptions(cmd: Command): DeviceOptions {
 export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
     return n;
   };
 }
