@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
+import { registerGrid } from './commands/grid.js';
 
 export function buildProgram(): Command {
   const program = new Command('synference')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerGpuInfo(program);
   registerBench(program);
+  registerGrid(program);
   return program;
 }
 

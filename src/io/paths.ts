@@ -19,7 +19,12 @@ export function packageRoot(): string {
  * the package root. Throws naming every place it looked when none exists.
  */
 export function resolveDataDir(explicit?: string): string {
-  const candidates = [explicit, process.env.SYNFERENCE_DATA_DIR, path.join(packageRoot(), '..', 'shared', 'data')].filter(
+  // An explicit choice is never silently replaced by a default.
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`--data-dir: data directory "${explicit}" does not exist`);
+    return path.resolve(explicit);
+  }
+  const candidates = [process.env.SYNFERENCE_DATA_DIR, path.join(packageRoot(), '..', 'shared', 'data')].filter(
     (p): p is string => !!p,
   );
   for (const c of candidates) if (existsSync(c)) return path.resolve(c);
