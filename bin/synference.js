@@ -20,6 +20,8 @@ async function tsxAvailable() {
 
 let entry = built;
 if (process.env.SYNFERENCE_USE_DIST !== '1' && existsSync(source) && (await tsxAvailable())) {
+  // h5wasm's 4 MB module is slow to load through tsx's transform: load it natively first.
+  await import('h5wasm/node');
   const { register } = await import('tsx/esm/api');
   register();
   entry = source;

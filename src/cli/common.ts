@@ -4,13 +4,13 @@ import { type DeviceOptions, deviceOptionsFromEnv } from '../gpu/device.js';
 
 /** Device options from the global flags, falling back to the environment. */
 export function deviceOptions(cmd: Command): DeviceOptions {
-  const g = cmd.optsWithGlobals() as { adapter?: string; backend?: string; powerPreference?: string };
+  const g = cmd.optsWithGlobals() as { adapter?: string; gpuBackend?: string; powerPreference?: string };
   const env = deviceOptionsFromEnv();
   const pp = g.powerPreference;
   if (pp !== undefined && pp !== 'high-performance' && pp !== 'low-power') {
     throw new Error(`--power-preference must be high-performance or low-power, got "${pp}"`);
   }
-  return { adapter: g.adapter ?? env.adapter, backend: g.backend ?? env.backend, powerPreference: pp };
+  return { adapter: g.adapter ?? env.adapter, backend: g.gpuBackend ?? env.backend, powerPreference: pp };
 }
 
 /** Parses a positive integer option, naming the option in the error. */

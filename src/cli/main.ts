@@ -6,18 +6,20 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
 import { registerGrid } from './commands/grid.js';
+import { registerPhotometry } from './commands/photometry.js';
 
 export function buildProgram(): Command {
   const program = new Command('synference')
     .description('Simulation-based inference for galaxy SED fitting on WebGPU')
     .option('--adapter <name>', 'GPU adapter name substring (e.g. llvmpipe, H100); env SYNFERENCE_ADAPTER')
-    .option('--backend <name>', 'Dawn backend (vulkan, metal, d3d12, opengl); env SYNFERENCE_BACKEND')
+    .option('--gpu-backend <name>', 'Dawn backend (vulkan, metal, d3d12, opengl); env SYNFERENCE_BACKEND')
     .option('--power-preference <pref>', 'high-performance | low-power')
     .showHelpAfterError()
     .exitOverride();
   registerGpuInfo(program);
   registerBench(program);
   registerGrid(program);
+  registerPhotometry(program);
   return program;
 }
 

@@ -1,0 +1,240 @@
+/**
+ * Photometry synthesis on the GPU for batches of galaxies given as canonical rows
+ * (src/simulate/canonical.ts). Per chunk of galaxies, all on the device:
+ *   cosmology   canonical -> aux (age of the universe, d_L)          kernels/synth/cosmology.ts
+ *   weights     canonical + aux -> W (N x A*nZ) mass per (age, Z)    kernels/synth/weights.ts
+ *   GEMM        spectra = W . G (augmented grid, src/simulate/gridMatrix.ts)    kernels/gemm.ts
+ *   observe     spectra -> nebular, dust, IGM, redshift, band fluxes kernels/synth/observe.ts
+ * The grid, filter and dust tables are uploaded once and stay resident.
+ */
+import { encodeGemm } from '../../kernels/gemm.js';
+import { cosmologyTableData, encodeCosmology } from '../../kernels/synth/cosmology.js';
+import { type ObserveTables, buildObserveTables, encodeObserve } from '../../kernels/synth/observe.js';
+import { createStorageBuffer, readFloat32, uploadBuffer } from '../gpu/buffers.js';
+import type { Gpu } from '../gpu/device.js';
+import { ComputeBatch } from '../gpu/kernel.js';
+import type { CosmologyTableArrays } from '../physics/cosmology.js';
+import type { CpuForwardModel } from '../physics/forwardModel.js';
+import { nebularBaseTemplates } from '../physics/nebular.js';
+import { type SfhFamily, averageSfrMsunPerYr } from '../physics/sfh.js';
+import { CANONICAL_WIDTH, fromCanonicalRow } from './canonical.js';
+import { EXTRA_COLUMNS, augmentedGridMatrix } from './gridMatrix.js';
+
+/** Derived quantities per galaxy, in this column order. */
+export const SYNTH_DERIVED_COLUMNS = [
+  'surviving_mass_msun',
+  'mass_weighted_age_yr',
+  'uv_beta',
+  'log10_qh_photons_s',
+  'sfr10_msun_yr',
+  'sfr100_msun_yr',
+  'age_universe_yr',
+  'luminosity_distance_mpc',
+] as const;
+export const SYNTH_DERIVED_W = SYNTH_DERIVED_COLUMNS.length;
+
+export interface SynthResult {
+  /** N x nBands [nJy]. */
+  fluxesNJy: Float32Array;
+  /** N x SYNTH_DERIVED_W (see SYNTH_DERIVED_COLUMNS). */
+  derived: Float32Array;
+}
+
+/**
+ * Produces the weight matrices of a chunk. The GPU kernel (kernels/synth/weights.ts) is the
+ * default; a host implementation from the float64 reference exists for tests and comparisons.
+ */
+export type WeightsStep = (ctx: { batch: ComputeBatch; canon: GPUBuffer; aux: GPUBuffer; n: number; canonHost?: Float32Array }) => Promise<{
+  wOld: GPUBuffer;
+  wYoung?: GPUBuffer;
+  /** N x 4: sfr10, sfr100, covered fraction, unused. */
+  sfh: GPUBuffer;
+  release(): void;
+}>;
+
+export interface GpuSynthOptions {
+  sfhFamily: SfhFamily;
+  /** Galaxies per chunk; default: as many as the device's binding limits allow, at most 65536. */
+  chunk?: number;
+  weights?: WeightsStep;
+}
+
+export class GpuSynthesizer {
+  readonly nBands: number;
+  readonly chunk: number;
+  private readonly specW: number;
+  private readonly cellsOld: number;
+  private readonly cellsYoung: number;
+  private readonly buffers: GPUBuffer[] = [];
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly model: CpuForwardModel,
+    readonly options: GpuSynthOptions,
+    private readonly tables: ObserveTables,
+    private readonly gOld: GPUBuffer,
+    private readonly gYoung: GPUBuffer | null,
+    private readonly tableBuf: GPUBuffer,
+    private readonly bandBuf: GPUBuffer,
+    private readonly cosmoBuf: GPUBuffer,
+    private readonly cosmoArrays: CosmologyTableArrays,
+    private readonly weights: WeightsStep,
+    readonly nYoungAges: number,
+  ) {
+    const grid = model.data.grid;
+    this.nBands = tables.nBands;
+    this.specW = grid.wavelengthAA.length + EXTRA_COLUMNS;
+    const nZ = grid.metallicities.length;
+    this.cellsOld = grid.ages.length * nZ;
+    this.cellsYoung = nYoungAges * nZ;
+    this.buffers.push(gOld, tableBuf, bandBuf, cosmoBuf);
+    if (gYoung) this.buffers.push(gYoung);
+    const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+    const perGalaxy = 4 * Math.max(this.cellsOld, this.specW);
+    const maxChunk = Math.floor(limit / perGalaxy);
+    if (options.chunk !== undefined && options.chunk > maxChunk) {
+      throw new RangeError(`chunk ${options.chunk} exceeds what one binding holds on this device (${maxChunk} galaxies)`);
+    }
+    this.chunk = options.chunk ?? Math.min(65536, maxChunk);
+  }
+
+  static async create(gpu: Gpu, model: CpuForwardModel, options: GpuSynthOptions): Promise<GpuSynthesizer> {
+    const { grid, filters } = model.data;
+    const cfg = model.config;
+    const nebular = cfg.nebular.enabled
+      ? { templates: nebularBaseTemplates(model.data.nebular!, grid.wavelengthAA), log10Z: Array.from(model.data.nebular!.metallicities, Math.log10) }
+      : null;
+    const tables = buildObserveTables({
+      wavelengthAA: grid.wavelengthAA,
+      dustIsm: model.dustCurves.ism,
+      dustBirthCloud: model.dustCurves.birthCloud,
+      nebular,
+      inoue14: cfg.igm === 'inoue14' ? model.data.inoue14!.coefficients : null,
+      igm: cfg.igm,
+      filters,
+    });
+    const dev = gpu.device;
+    let nYoung = 0;
+    while (nYoung < grid.ages.length && grid.ages[nYoung] < model.birthCloudMaxAgeYr) nYoung++;
+    const gOld = uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled }), 'grid (all ages)');
+    const gYoung = tables.splitYoung && nYoung > 0 ? uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled, ageRows: [0, nYoung] }), 'grid (young ages)') : null;
+    const cosmoArrays = model.cosmology.arrays();
+    const weights = options.weights ?? hostWeights(model, options.sfhFamily, nYoung);
+    return new GpuSynthesizer(
+      gpu, model, options, tables, gOld, gYoung,
+      uploadBuffer(dev, tables.data, 'observe tables'),
+      uploadBuffer(dev, tables.bandInfo, 'band info'),
+      uploadBuffer(dev, cosmologyTableData(cosmoArrays), 'cosmology table'),
+      cosmoArrays, weights, nYoung,
+    );
+  }
+
+  /**
+   * Synthesises `n` galaxies whose canonical rows are in `canon` (GPU), writing fluxes (n x nBands)
+   * and derived (n x SYNTH_DERIVED_W) into the given buffers. n must be <= chunk.
+   */
+  async synthesizeOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<void> {
+    if (n > this.chunk) throw new RangeError(`synthesizeOnDevice: ${n} galaxies > chunk ${this.chunk}`);
+    const dev = this.gpu.device;
+    const aux = createStorageBuffer(dev, n * 16, 'aux');
+    const spec = createStorageBuffer(dev, n * this.specW * 4, 'spectra');
+    const specYoung = this.gYoung ? createStorageBuffer(dev, n * this.specW * 4, 'spectra (young)') : undefined;
+    const obsDerived = createStorageBuffer(dev, n * 16, 'observe derived');
+    try {
+      const pre = new ComputeBatch(dev, { label: 'synth: cosmology' });
+      encodeCosmology(pre, { canon: bufs.canon, table: this.cosmoBuf, aux }, n, this.cosmoArrays);
+      await pre.run();
+      const batch = new ComputeBatch(dev, { label: 'synth' });
+      const w = await this.weights({ batch, canon: bufs.canon, aux, n, canonHost });
+      try {
+        encodeGemm(batch, { a: w.wOld, b: this.gOld, c: spec }, { M: n, N: this.specW, K: this.cellsOld });
+        if (this.gYoung && specYoung && w.wYoung) encodeGemm(batch, { a: w.wYoung, b: this.gYoung, c: specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
+        encodeObserve(batch, this.tables, { canon: bufs.canon, aux, spec, specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: obsDerived }, n);
+        await batch.run();
+        // Assemble derived columns: observe's 4, the SFH's 2 SFRs, then aux's 2 (host copy of small arrays).
+        const [od, sd, ax] = await Promise.all([readFloat32(dev, obsDerived, 0, 4 * n), readFloat32(dev, w.sfh, 0, 4 * n), readFloat32(dev, aux, 0, 4 * n)]);
+        const out = new Float32Array(n * SYNTH_DERIVED_W);
+        for (let i = 0; i < n; i++) {
+          out.set(od.subarray(4 * i, 4 * i + 4), i * SYNTH_DERIVED_W);
+          out[i * SYNTH_DERIVED_W + 4] = sd[4 * i];
+          out[i * SYNTH_DERIVED_W + 5] = sd[4 * i + 1];
+          out[i * SYNTH_DERIVED_W + 6] = ax[4 * i];
+          out[i * SYNTH_DERIVED_W + 7] = ax[4 * i + 1];
+        }
+        dev.queue.writeBuffer(bufs.derived, 0, out);
+      } finally {
+        w.release();
+      }
+    } finally {
+      for (const b of [aux, spec, specYoung, obsDerived]) b?.destroy();
+    }
+  }
+
+  /** Host convenience: canonical rows (N x 12) in, fluxes and derived out, chunked. */
+  async synthesize(canon: Float32Array): Promise<SynthResult> {
+    if (canon.length % CANONICAL_WIDTH) throw new RangeError(`canonical rows: length ${canon.length} is not a multiple of ${CANONICAL_WIDTH}`);
+    const n = canon.length / CANONICAL_WIDTH;
+    const dev = this.gpu.device;
+    const fluxesNJy = new Float32Array(n * this.nBands);
+    const derived = new Float32Array(n * SYNTH_DERIVED_W);
+    for (let start = 0; start < n; start += this.chunk) {
+      const m = Math.min(this.chunk, n - start);
+      const rows = canon.subarray(start * CANONICAL_WIDTH, (start + m) * CANONICAL_WIDTH);
+      const c = uploadBuffer(dev, rows, 'canonical');
+      const f = createStorageBuffer(dev, m * this.nBands * 4, 'fluxes');
+      const d = createStorageBuffer(dev, m * SYNTH_DERIVED_W * 4, 'derived');
+      try {
+        await this.synthesizeOnDevice({ canon: c, fluxes: f, derived: d }, m, rows);
+        fluxesNJy.set(await readFloat32(dev, f, 0, m * this.nBands), start * this.nBands);
+        derived.set(await readFloat32(dev, d, 0, m * SYNTH_DERIVED_W), start * SYNTH_DERIVED_W);
+      } finally {
+        c.destroy();
+        f.destroy();
+        d.destroy();
+      }
+    }
+    return { fluxesNJy, derived };
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+  }
+}
+
+/**
+ * Weights from the float64 reference on the host (uploaded per chunk): the mass per age bin times
+ * the metallicity weights, split at the birth-cloud age like the GPU kernel.
+ */
+export function hostWeights(model: CpuForwardModel, family: SfhFamily, nYoung: number): WeightsStep {
+  const grid = model.data.grid;
+  const nA = grid.ages.length;
+  const nZ = grid.metallicities.length;
+  const split = !!model.dustCurves.birthCloud;
+  return async ({ batch, n, canonHost }) => {
+    if (!canonHost) throw new Error('hostWeights needs the canonical rows on the host');
+    const wOld = new Float32Array(n * nA * nZ);
+    const wYoung = new Float32Array(Math.max(1, n * nYoung * nZ));
+    const sfh = new Float32Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      const p = model.parseGalaxy(fromCanonicalRow(canonHost.subarray(i * CANONICAL_WIDTH, (i + 1) * CANONICAL_WIDTH), family));
+      const tUniv = p.redshift > 0 ? model.cosmology.ageYr(p.redshift) : model.cosmology.ageYr(0);
+      const { sfh: s, binned } = model.ageMasses(p, tUniv);
+      const wz = model.metallicityWeights(p);
+      for (let a = 0; a < nA; a++) {
+        const young = split && a < nYoung;
+        for (let z = 0; z < nZ; z++) {
+          const v = binned.massesMsun[a] * wz[z];
+          if (young) wYoung[(i * nYoung + a) * nZ + z] = v;
+          else wOld[(i * nA + a) * nZ + z] = v;
+        }
+      }
+      const m = 10 ** p.log10MassFormedMsun;
+      sfh[4 * i] = averageSfrMsunPerYr(s, m, 1e7, binned.coveredFraction);
+      sfh[4 * i + 1] = averageSfrMsunPerYr(s, m, 1e8, binned.coveredFraction);
+      sfh[4 * i + 2] = binned.coveredFraction;
+    }
+    const dev = batch.device;
+    const bufs = [uploadBuffer(dev, wOld, 'W old'), uploadBuffer(dev, wYoung, 'W young'), uploadBuffer(dev, sfh, 'sfh derived')];
+    return { wOld: bufs[0], wYoung: split ? bufs[1] : undefined, sfh: bufs[2], release: () => bufs.forEach((b) => b.destroy()) };
+  };
+}
