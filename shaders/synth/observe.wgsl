@@ -55,7 +55,7 @@ const NB: u32 = NBANDS;
 const NRED: u32 = 2u * NBANDS + 5u;
 const UV_LO: f32 = 1268.0;
 const UV_HI: f32 = 2580.0;
-const C_AA_S: f32 = 2.99792458e18;
+const LN_C_AA_S: f32 = 42.544452;  // ln(2.99792458e18 A/s)
 
 // fsh = scratch[0 .. LCAP): observed f_nu; tsh = scratch[LCAP .. 2 LCAP): band throughput.
 // After the band loop the same memory holds the reduction (WG x NRED).
@@ -154,12 +154,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let lam = tables[P.offLam + l];
     var L = exp(-tauIsm * tables[P.offDustIsm + l]) * (exp(-tauBc * tables[P.offDustBc + l]) * young + old);
     if (lam >= UV_LO && lam <= UV_HI) {
-      let flam = L * C_AA_S / (lam * lam);
-      if (!(flam > 0.0)) { uvBad = true; }
+      // ln f_lambda = ln L_nu + ln c - 2 ln lambda, in logs: L_nu c would overflow f32 (1e33 x 3e18).
+      if (!(L > 0.0)) { uvBad = true; }
       else {
         // x centred near the window's middle (ln 1900 ~ 7.55): the slope is unchanged, the f32 sums cancel less.
         let x = log(lam) - 7.55;
-        let y = log(flam);
+        let y = log(L) + LN_C_AA_S - 2.0 * log(lam);
         uv[0] += 1.0; uv[1] += x; uv[2] += y; uv[3] += x * x; uv[4] += x * y;
       }
     }

@@ -7,6 +7,7 @@ import { registerBench } from './commands/bench.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
 import { registerGrid } from './commands/grid.js';
 import { registerPhotometry } from './commands/photometry.js';
+import { registerSimulate } from './commands/simulate.js';
 
 export function buildProgram(): Command {
   const program = new Command('synference')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerGrid(program);
   registerPhotometry(program);
+  registerSimulate(program);
   return program;
 }
 

@@ -196,6 +196,11 @@ export class GpuSynthesizer {
     return { fluxesNJy, derived };
   }
 
+  /** True when the weights step runs on the host and needs the canonical rows there. */
+  get needsHostCanonical(): boolean {
+    return this.options.weights === undefined;
+  }
+
   destroy(): void {
     for (const b of this.buffers) b.destroy();
   }

@@ -88,14 +88,15 @@ async function compare(config: ForwardModelConfigInput, family: SfhFamily, n: nu
       // f32 relative 1e-3 (the bar) on every flux above 1e-6 of the galaxy's brightest band:
       // fainter bands sit beyond the Lyman break where tau ~ 10-100 and exp(-tau) amplifies f32
       // rounding of tau (d flux/flux = d tau); they carry no information at any realistic depth.
-      const rel = Math.abs(got - want) / Math.max(Math.abs(want), 1e-6 * maxFlux);
+      const rel = Number.isFinite(got) ? Math.abs(got - want) / Math.max(Math.abs(want), 1e-6 * maxFlux) : Infinity;
       if (!(rel <= worst.rel)) worst = { rel, i, b, got, want };
     }
     const d = res.derived.subarray(i * SYNTH_DERIVED_W, (i + 1) * SYNTH_DERIVED_W);
     const dref = [ref.derived.survivingMassMsun, ref.derived.massWeightedAgeYr, ref.derived.uvBeta, Math.log10(ref.derived.qHPhotonsS), ref.derived.sfr10MyrMsunPerYr, ref.derived.sfr100MyrMsunPerYr, ref.derived.ageOfUniverseYr];
     dref.forEach((v, k) => {
       const tol = k === 2 ? 1e-3 * Math.max(1, Math.abs(v)) : k === 3 ? 1e-4 * Math.abs(v) : 1e-3 * Math.abs(v) + 1e-30;
-      const err = Math.abs(d[k] - v);
+      // A non-finite GPU value where the reference is finite is the worst possible error.
+      const err = Number.isFinite(d[k]) ? Math.abs(d[k] - v) : Infinity;
       if (Number.isFinite(v) && v !== 0 && !(err / tol <= worstDerived.ratio)) worstDerived = { ratio: err / tol, i, k, got: d[k], want: v };
     });
   }
