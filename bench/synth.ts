@@ -1,0 +1,106 @@
+/**
+ * Synthesis benchmark: galaxies/s of the GPU photometry pipeline (cosmology, SFH weights, GEMM with
+ * the grid, observe: nebular, dust, IGM, filters) for the reference-study model (examples/
+ * reference-study.yaml: 14 bands, SFH quantiles, Calzetti, Inoue14, nebular), at several batch
+ * sizes. Parameters are drawn on the GPU from the config's priors before timing. CPU reference: the
+ * float64 forward model (src/physics/forwardModel.ts), galaxy by galaxy, on a sample.
+ */
+import path from 'node:path';
+import { encodePriorsSample, packPriorModel } from '../kernels/priors.js';
+import { createStorageBuffer, readFloat32, uploadBuffer } from '../src/gpu/buffers.js';
+import { ComputeBatch } from '../src/gpu/kernel.js';
+import { packageRoot } from '../src/io/paths.js';
+import { CANONICAL_WIDTH, fromCanonicalRow } from '../src/simulate/canonical.js';
+import { configThetaLayout, loadSimulationConfig } from '../src/simulate/config.js';
+import { GpuSynthesizer, SYNTH_DERIVED_W } from '../src/simulate/gpuSynth.js';
+import { RngPurpose } from '../src/simulate/rng.js';
+import { forwardModelForConfig } from '../src/simulate/simulate.js';
+import { priorKernelModel } from '../src/simulate/theta.js';
+import type { BenchContext } from './harness.js';
+
+export async function benchSynth(ctx: BenchContext): Promise<void> {
+  const dev = ctx.gpu.device;
+  const software = ctx.gpu.adapter.isSoftware;
+  const sizes = ctx.options.sizes ?? (software ? [1000, 10000, 100000] : [1000, 10000, 100000, 1000000]);
+  const config = await loadSimulationConfig(path.join(packageRoot(), 'examples', 'reference-study.yaml'));
+  const model = await forwardModelForConfig(config);
+  const layout = configThetaLayout(config);
+  const P = layout.columns.length;
+  const synth = await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: config.sfh });
+  const modelBuf = uploadBuffer(dev, packPriorModel(priorKernelModel(layout)), 'prior model');
+  const B = synth.nBands;
+  try {
+    // CPU reference throughput on a sample of the same prior draws.
+    const sampleN = 40;
+    const canonSample = await drawCanonical(0, sampleN);
+    const t0 = performance.now();
+    for (let i = 0; i < sampleN; i++) model.photometry(fromCanonicalRow(canonSample.subarray(i * CANONICAL_WIDTH, (i + 1) * CANONICAL_WIDTH), config.sfh));
+    const cpuRate = sampleN / ((performance.now() - t0) / 1000);
+    ctx.log(`CPU reference: ${cpuRate.toFixed(1)} galaxies/s (float64, one thread)`);
+
+    for (const n of sizes) {
+      const chunk = synth.chunk;
+      const buffers = Array.from({ length: Math.ceil(n / chunk) }, (_, k) => {
+        const m = Math.min(chunk, n - k * chunk);
+        return {
+          m,
+          theta: createStorageBuffer(dev, m * P * 4),
+          canon: createStorageBuffer(dev, m * CANONICAL_WIDTH * 4),
+          fluxes: createStorageBuffer(dev, m * B * 4),
+          derived: createStorageBuffer(dev, m * SYNTH_DERIVED_W * 4),
+        };
+      });
+      try {
+        const pre = new ComputeBatch(dev);
+        let offset = 0;
+        for (const b of buffers) {
+          encodePriorsSample(pre, { model: modelBuf, theta: b.theta, canonical: b.canon }, { n: b.m, nCols: P, canonicalWidth: CANONICAL_WIDTH, seed: config.seed, offset, purpose: RngPurpose.prior });
+          offset += b.m;
+        }
+        await pre.run();
+        const hosts = synth.needsHostCanonical ? await Promise.all(buffers.map((b) => readFloat32(dev, b.canon, 0, b.m * CANONICAL_WIDTH))) : [];
+        // Warm-up (pipeline compilation) on the first chunk, then the timed pass over all chunks.
+        await synth.synthesizeOnDevice(buffers[0], Math.min(buffers[0].m, 256), hosts[0]?.subarray(0, 256 * CANONICAL_WIDTH));
+        const t1 = performance.now();
+        for (const [k, b] of buffers.entries()) await synth.synthesizeOnDevice(b, b.m, hosts[k]);
+        await dev.queue.onSubmittedWorkDone();
+        const seconds = (performance.now() - t1) / 1000;
+        const rate = n / seconds;
+        const f = await readFloat32(dev, buffers[0].fluxes, 0, Math.min(1000, buffers[0].m) * B);
+        const finite = f.every(Number.isFinite);
+        ctx.emit({
+          name: 'synth',
+          size: `${n}`,
+          metric: 'throughput',
+          value: rate,
+          unit: 'galaxies/s',
+          device: ctx.device,
+          ratio_vs_cpu: rate / cpuRate,
+          seconds,
+          bands: B,
+          chunk,
+          cpu_ref_galaxies_per_s: cpuRate,
+          weights: synth.needsHostCanonical ? 'host' : 'gpu',
+          finite_fluxes: finite,
+        });
+      } finally {
+        for (const b of buffers) for (const x of [b.theta, b.canon, b.fluxes, b.derived]) x.destroy();
+      }
+    }
+  } finally {
+    synth.destroy();
+    modelBuf.destroy();
+  }
+
+  async function drawCanonical(offset: number, n: number): Promise<Float32Array> {
+    const theta = createStorageBuffer(dev, n * P * 4);
+    const canon = createStorageBuffer(dev, n * CANONICAL_WIDTH * 4);
+    try {
+      await encodePriorsSample(new ComputeBatch(dev), { model: modelBuf, theta, canonical: canon }, { n, nCols: P, canonicalWidth: CANONICAL_WIDTH, seed: config.seed, offset, purpose: RngPurpose.prior }).run();
+      return await readFloat32(dev, canon, 0, n * CANONICAL_WIDTH);
+    } finally {
+      theta.destroy();
+      canon.destroy();
+    }
+  }
+}
