@@ -765,8 +765,8 @@ export function binSfh(
     sum += m[i];
   }
   if (sum > 0) {
-    const k = massFormedMsun / sum;
-    for (let i = 0; i < n; i++) m[i] *= k;
+    // Divide by the sum first: M / sum overflows when the covered fraction is subnormal.
+    for (let i = 0; i < n; i++) m[i] = (m[i] / sum) * massFormedMsun;
   } else {
     m[convention === 'midpoint' ? n - 1 : n - 2] = massFormedMsun;
   }

@@ -10,13 +10,14 @@
 import { encodeGemm } from '../../kernels/gemm.js';
 import { cosmologyTableData, encodeCosmology } from '../../kernels/synth/cosmology.js';
 import { type ObserveTables, buildObserveTables, encodeObserve } from '../../kernels/synth/observe.js';
+import { encodeSynthWeights, fallbackAgeIndex, packAgeEdges, packMetallicityTable } from '../../kernels/synth/weights.js';
 import { createStorageBuffer, readFloat32, uploadBuffer } from '../gpu/buffers.js';
 import type { Gpu } from '../gpu/device.js';
 import { ComputeBatch } from '../gpu/kernel.js';
 import type { CosmologyTableArrays } from '../physics/cosmology.js';
 import type { CpuForwardModel } from '../physics/forwardModel.js';
 import { nebularBaseTemplates } from '../physics/nebular.js';
-import { type SfhFamily, averageSfrMsunPerYr } from '../physics/sfh.js';
+import { type AgeBinConvention, type SfhFamily, ageBinEdgesYr, averageSfrMsunPerYr } from '../physics/sfh.js';
 import { CANONICAL_WIDTH, fromCanonicalRow } from './canonical.js';
 import { EXTRA_COLUMNS, augmentedGridMatrix } from './gridMatrix.js';
 
@@ -41,22 +42,28 @@ export interface SynthResult {
 }
 
 /**
- * Produces the weight matrices of a chunk. The GPU kernel (kernels/synth/weights.ts) is the
- * default; a host implementation from the float64 reference exists for tests and comparisons.
+ * Produces the weight matrices of a chunk: the GPU kernel (kernels/synth/weights.ts, default) or the
+ * float64 reference on the host (for tests and comparisons).
  */
-export type WeightsStep = (ctx: { batch: ComputeBatch; canon: GPUBuffer; aux: GPUBuffer; n: number; canonHost?: Float32Array }) => Promise<{
-  wOld: GPUBuffer;
-  wYoung?: GPUBuffer;
-  /** N x 4: sfr10, sfr100, covered fraction, unused. */
-  sfh: GPUBuffer;
-  release(): void;
-}>;
+export interface WeightsStep {
+  /** True when run() needs the canonical rows on the host. */
+  readonly onHost: boolean;
+  run(ctx: { batch: ComputeBatch; canon: GPUBuffer; aux: GPUBuffer; n: number; canonHost?: Float32Array }): Promise<{
+    wOld: GPUBuffer;
+    wYoung?: GPUBuffer;
+    /** N x 4: sfr10, sfr100, covered fraction, unused. */
+    sfh: GPUBuffer;
+    release(): void;
+  }>;
+  destroy(): void;
+}
 
 export interface GpuSynthOptions {
   sfhFamily: SfhFamily;
   /** Galaxies per chunk; default: as many as the device's binding limits allow, at most 65536. */
   chunk?: number;
-  weights?: WeightsStep;
+  /** 'gpu' (default) or 'host' (the float64 reference, uploaded per chunk). */
+  weights?: 'gpu' | 'host';
 }
 
 export class GpuSynthesizer {
@@ -119,7 +126,7 @@ export class GpuSynthesizer {
     const gOld = uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled }), 'grid (all ages)');
     const gYoung = tables.splitYoung && nYoung > 0 ? uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled, ageRows: [0, nYoung] }), 'grid (young ages)') : null;
     const cosmoArrays = model.cosmology.arrays();
-    const weights = options.weights ?? hostWeights(model, options.sfhFamily, nYoung);
+    const weights = options.weights === 'host' ? hostWeights(model, options.sfhFamily, nYoung) : gpuWeights(gpu, model, options.sfhFamily, tables.splitYoung ? nYoung : 0);
     return new GpuSynthesizer(
       gpu, model, options, tables, gOld, gYoung,
       uploadBuffer(dev, tables.data, 'observe tables'),
@@ -145,7 +152,7 @@ export class GpuSynthesizer {
       encodeCosmology(pre, { canon: bufs.canon, table: this.cosmoBuf, aux }, n, this.cosmoArrays);
       await pre.run();
       const batch = new ComputeBatch(dev, { label: 'synth' });
-      const w = await this.weights({ batch, canon: bufs.canon, aux, n, canonHost });
+      const w = await this.weights.run({ batch, canon: bufs.canon, aux, n, canonHost });
       try {
         encodeGemm(batch, { a: w.wOld, b: this.gOld, c: spec }, { M: n, N: this.specW, K: this.cellsOld });
         if (this.gYoung && specYoung && w.wYoung) encodeGemm(batch, { a: w.wYoung, b: this.gYoung, c: specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
@@ -198,11 +205,12 @@ export class GpuSynthesizer {
 
   /** True when the weights step runs on the host and needs the canonical rows there. */
   get needsHostCanonical(): boolean {
-    return this.options.weights === undefined;
+    return this.weights.onHost;
   }
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();
+    this.weights.destroy();
   }
 }
 
@@ -215,7 +223,7 @@ export function hostWeights(model: CpuForwardModel, family: SfhFamily, nYoung: n
   const nA = grid.ages.length;
   const nZ = grid.metallicities.length;
   const split = !!model.dustCurves.birthCloud;
-  return async ({ batch, n, canonHost }) => {
+  const run: WeightsStep['run'] = async ({ batch, n, canonHost }) => {
     if (!canonHost) throw new Error('hostWeights needs the canonical rows on the host');
     const wOld = new Float32Array(n * nA * nZ);
     const wYoung = new Float32Array(Math.max(1, n * nYoung * nZ));
@@ -241,5 +249,40 @@ export function hostWeights(model: CpuForwardModel, family: SfhFamily, nYoung: n
     const dev = batch.device;
     const bufs = [uploadBuffer(dev, wOld, 'W old'), uploadBuffer(dev, wYoung, 'W young'), uploadBuffer(dev, sfh, 'sfh derived')];
     return { wOld: bufs[0], wYoung: split ? bufs[1] : undefined, sfh: bufs[2], release: () => bufs.forEach((b) => b.destroy()) };
+  };
+  return { onHost: true, run, destroy: () => {} };
+}
+
+/** The weights kernel (kernels/synth/weights.ts) with the age edges and Z table resident. */
+export function gpuWeights(gpu: Gpu, model: CpuForwardModel, family: SfhFamily, nYoung: number): WeightsStep {
+  const grid = model.data.grid;
+  const dev = gpu.device;
+  const edgesYr = ageBinEdgesYr(grid.ages, model.config.ageBinning as AgeBinConvention);
+  const edges = uploadBuffer(dev, packAgeEdges(edgesYr), 'age bin edges');
+  const zTable = uploadBuffer(dev, packMetallicityTable(grid.metallicities), 'metallicity table');
+  const nA = grid.ages.length;
+  const nZ = grid.metallicities.length;
+  const fallbackAge = fallbackAgeIndex(edgesYr);
+  return {
+    onHost: false,
+    async run({ batch, canon, aux, n }) {
+      const wOld = createStorageBuffer(dev, n * nA * nZ * 4, 'W (all ages)');
+      const wYoung = nYoung > 0 ? createStorageBuffer(dev, n * nYoung * nZ * 4, 'W (young ages)') : undefined;
+      const sfh = createStorageBuffer(dev, n * 16, 'sfh derived');
+      encodeSynthWeights(batch, { params: canon, aux, edges, zTable, wOld, derived: sfh, wYoung }, {
+        galaxies: n,
+        ages: nA,
+        metallicities: nZ,
+        family,
+        zInterpolation: model.config.metallicityInterpolation,
+        youngAges: nYoung > 0 ? nYoung : undefined,
+        fallbackAge,
+      });
+      return { wOld, wYoung, sfh, release: () => [wOld, wYoung, sfh].forEach((b) => b?.destroy()) };
+    },
+    destroy() {
+      edges.destroy();
+      zTable.destroy();
+    },
   };
 }

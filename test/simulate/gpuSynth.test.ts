@@ -1,11 +1,11 @@
 /**
  * GPU photometry synthesis (cosmology + GEMM with the augmented grid + observe) against the float64
  * forward model, galaxy by galaxy, over random parameter draws of every SFH family, dust law,
- * nebular and IGM option. Here the weights come from the host reference (hostWeights), so this
- * isolates the GEMM and observe kernels; test/kernels/synthWeights.test.ts covers the weights kernel.
+ * nebular and IGM option: the whole pipeline (cosmology, SFH weights, GEMM, observe); one case also
+ * with the host weights, which isolates the GEMM and observe kernels.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readBc03Grid } from '../../src/grid/bc03.js';
 import { resolveFilterSet } from '../../src/grid/filters.js';
 import type { SpsGrid } from '../../src/grid/types.js';
@@ -59,13 +59,14 @@ function randomGalaxy(family: SfhFamily, r: (lo: number, hi: number) => number, 
   } as GalaxyParamsInput;
 }
 
-async function compare(config: ForwardModelConfigInput, family: SfhFamily, n: number, seed: number) {
+async function compare(config: ForwardModelConfigInput, family: SfhFamily, n: number, seed: number, weights: "gpu" | "host" = "gpu", given?: GalaxyParamsInput[]) {
   const model = new CpuForwardModel({ grid, filters: resolveFilterSet('jades14'), inoue14, nebular }, config);
   const r = draws(n, seed);
-  const gals = Array.from({ length: n }, () => randomGalaxy(family, r, 1.38e10));
+  const gals = given ?? Array.from({ length: n }, () => randomGalaxy(family, r, 1.38e10));
+  n = gals.length;
   const canon = new Float32Array(n * CANONICAL_WIDTH);
   gals.forEach((g, i) => canon.set(toCanonicalRow(g, model.config.nebular.logU), i * CANONICAL_WIDTH));
-  const synth = await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: family });
+  const synth = await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: family, weights });
   let res;
   try {
     res = await synth.synthesize(canon);
@@ -113,7 +114,7 @@ describe('GPU synthesis vs float64 forward model', () => {
   families.forEach((family, fi) => {
     configs.forEach(([name, config], ci) => {
       it(`${family}, ${name}`, async () => {
-        const { worst, worstDerived } = await compare(config, family, 40, 1000 * fi + ci + 1);
+        const { worst, worstDerived } = await compare(config, family, 150, 1000 * fi + ci + 1);
         console.log(`${family} / ${name}: worst flux rel ${worst.rel.toExponential(2)}, worst derived err/tol ${worstDerived.ratio.toFixed(3)} (k=${worstDerived.k})`);
         expect(worst.rel, `worst: galaxy ${worst.i} band ${worst.b}: got ${worst.got}, want ${worst.want}`).toBeLessThan(1e-3);
         expect(worstDerived.ratio, `derived ${JSON.stringify(worstDerived)}`).toBeLessThan(1);
@@ -122,4 +123,27 @@ describe('GPU synthesis vs float64 forward model', () => {
   });
 });
 
-afterAll(() => {});
+describe('GPU synthesis at the edges of the grid and of redshift', () => {
+  // Redshift near 0 and at 14, Z far outside BC03's [1e-4, 0.1] on both sides, star formation
+  // starting inside the first age bin (1e5 yr) and before the oldest grid age, huge and tiny masses.
+  const edges: GalaxyParamsInput[] = [];
+  for (const redshift of [0, 1e-4, 0.01, 13.99]) {
+    for (const log10Z of [-6, -4, -1, -0.5]) {
+      for (const startAgeYr of [5e4, 1.2e5, 3e7, 2.5e10]) {
+        edges.push({ redshift, log10MassFormedMsun: redshift < 0.01 ? 4 : 12, log10Z, avMag: 0.5, sfh: { family: 'delayedExponential', tauYr: 1e8, startAgeYr } });
+      }
+    }
+  }
+  it(`${edges.length} edge galaxies, calzetti + inoue14 + nebular`, async () => {
+    const { worst, worstDerived } = await compare({}, 'delayedExponential', 0, 0, 'gpu', edges);
+    expect(worst.rel, `worst: galaxy ${worst.i} band ${worst.b}: got ${worst.got}, want ${worst.want}`).toBeLessThan(1e-3);
+    expect(worstDerived.ratio, `derived ${JSON.stringify(worstDerived)}`).toBeLessThan(1);
+  });
+});
+
+describe('GPU synthesis with host weights (GEMM + observe alone)', () => {
+  it('quantiles, charlot-fall + inoue14 + nebular', async () => {
+    const { worst } = await compare({ dust: { law: 'charlotFall2000' } }, 'quantiles', 40, 77, 'host');
+    expect(worst.rel).toBeLessThan(1e-3);
+  });
+});
