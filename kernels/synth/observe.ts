@@ -178,12 +178,15 @@ export interface ObserveBuffers {
   tables: GPUBuffer;
   bands: GPUBuffer;
   fluxes: GPUBuffer;
+  /** N x 8 (see SYNTH_DERIVED_COLUMNS in src/simulate/gpuSynth.ts). */
   derived: GPUBuffer;
+  /** N x 4 from the weights kernel: sfr10, sfr100, covered fraction, unused. */
+  sfhDerived: GPUBuffer;
 }
 
 export function encodeObserve(batch: ComputeBatch, t: ObserveTables, b: ObserveBuffers, n: number): ComputeBatch {
   if (t.splitYoung && !b.specYoung) throw new Error('observe: Charlot & Fall dust needs the young spectra buffer');
-  const bindings: Record<number, GPUBuffer> = { 0: b.canon, 1: b.aux, 2: b.spec, 4: b.tables, 5: b.bands, 6: b.fluxes, 7: b.derived };
+  const bindings: Record<number, GPUBuffer> = { 0: b.canon, 1: b.aux, 2: b.spec, 4: b.tables, 5: b.bands, 6: b.fluxes, 7: b.derived, 9: b.sfhDerived };
   if (t.splitYoung) bindings[3] = b.specYoung!;
   return batch.add(observeProgram(t, n, batch.device.limits.maxComputeWorkgroupStorageSize), bindings);
 }

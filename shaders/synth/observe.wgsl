@@ -43,9 +43,13 @@ struct Params {
 // Per band: [offset of the filter's wavelengths in `tables`, number of samples, 0, 0]; throughputs follow the wavelengths.
 @group(0) @binding(5) var<storage, read> bands: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read_write> fluxes: array<f32>;
-// Per galaxy: surviving mass [Msun], mass-weighted age [yr], UV slope beta, log10 Q(H) [photons/s].
+// Per galaxy (DERIVED_W = 8, src/simulate/gpuSynth.ts SYNTH_DERIVED_COLUMNS): surviving mass [Msun],
+// mass-weighted age [yr], UV slope beta, log10 Q(H) [photons/s], SFR over 10 and 100 Myr [Msun/yr]
+// (from the weights kernel), age of the universe [yr] and d_L [Mpc] (from the cosmology kernel).
 @group(0) @binding(7) var<storage, read_write> derived: array<f32>;
 @group(0) @binding(8) var<uniform> P: Params;
+// Per galaxy from the weights kernel: sfr10, sfr100, covered fraction, unused.
+@group(0) @binding(9) var<storage, read> sfhDerived: array<f32>;
 
 #include "synth/igm.wgsl"
 
@@ -226,10 +230,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     mage += specYoung[so + nLam + 2u];
     mass += specYoung[so + nLam + 3u];
 #endif
-    derived[g * 4u] = surv;
-    derived[g * 4u + 1u] = select(0.0, mage / mass, mass > 0.0);
-    derived[g * 4u + 2u] = beta;
-    // Q(H) arrives in units of 1e45 photons/s (src/simulate/gridMatrix.ts QH_UNIT); -999 when zero.
-    derived[g * 4u + 3u] = select(-999.0, log(qh) / log(10.0) + 45.0, qh > 0.0);
+    let d = g * 8u;
+    derived[d] = surv;
+    derived[d + 1u] = select(0.0, mage / mass, mass > 0.0);
+    derived[d + 2u] = beta;
+    // Q(H) arrives in units of 1e45 photons/s (kernels/synth/observe.ts QH_UNIT); -999 when zero.
+    derived[d + 3u] = select(-999.0, log(qh) / log(10.0) + 45.0, qh > 0.0);
+    derived[d + 4u] = sfhDerived[g * 4u];
+    derived[d + 5u] = sfhDerived[g * 4u + 1u];
+    derived[d + 6u] = aux[g * AUX_W + A_AGE_UNIVERSE_YR];
+    derived[d + 7u] = aux[g * AUX_W + A_DL_MPC];
   }
 }

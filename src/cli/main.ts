@@ -7,7 +7,9 @@ import { registerBench } from './commands/bench.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
 import { registerGrid } from './commands/grid.js';
 import { registerPhotometry } from './commands/photometry.js';
+import { registerSample } from './commands/sample.js';
 import { registerSimulate } from './commands/simulate.js';
+import { registerTrain } from './commands/train.js';
 
 export function buildProgram(): Command {
   const program = new Command('synference')
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerGrid(program);
   registerPhotometry(program);
   registerSimulate(program);
+  registerTrain(program);
+  registerSample(program);
   return program;
 }
 

@@ -142,39 +142,37 @@ export class GpuSynthesizer {
    */
   async synthesizeOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<void> {
     if (n > this.chunk) throw new RangeError(`synthesizeOnDevice: ${n} galaxies > chunk ${this.chunk}`);
-    const dev = this.gpu.device;
-    const aux = createStorageBuffer(dev, n * 16, 'aux');
-    const spec = createStorageBuffer(dev, n * this.specW * 4, 'spectra');
-    const specYoung = this.gYoung ? createStorageBuffer(dev, n * this.specW * 4, 'spectra (young)') : undefined;
-    const obsDerived = createStorageBuffer(dev, n * 16, 'observe derived');
+    const s = this.scratchBuffers();
+    // One submission: cosmology -> weights -> GEMM(s) -> observe (dispatches in one pass see the
+    // previous ones' writes). Scratch buffers are sized for a full chunk and reused.
+    const batch = new ComputeBatch(this.gpu.device, { label: 'synth' });
+    encodeCosmology(batch, { canon: bufs.canon, table: this.cosmoBuf, aux: s.aux }, n, this.cosmoArrays);
+    const w = await this.weights.run({ batch, canon: bufs.canon, aux: s.aux, n, canonHost });
     try {
-      const pre = new ComputeBatch(dev, { label: 'synth: cosmology' });
-      encodeCosmology(pre, { canon: bufs.canon, table: this.cosmoBuf, aux }, n, this.cosmoArrays);
-      await pre.run();
-      const batch = new ComputeBatch(dev, { label: 'synth' });
-      const w = await this.weights.run({ batch, canon: bufs.canon, aux, n, canonHost });
-      try {
-        encodeGemm(batch, { a: w.wOld, b: this.gOld, c: spec }, { M: n, N: this.specW, K: this.cellsOld });
-        if (this.gYoung && specYoung && w.wYoung) encodeGemm(batch, { a: w.wYoung, b: this.gYoung, c: specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
-        encodeObserve(batch, this.tables, { canon: bufs.canon, aux, spec, specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: obsDerived }, n);
-        await batch.run();
-        // Assemble derived columns: observe's 4, the SFH's 2 SFRs, then aux's 2 (host copy of small arrays).
-        const [od, sd, ax] = await Promise.all([readFloat32(dev, obsDerived, 0, 4 * n), readFloat32(dev, w.sfh, 0, 4 * n), readFloat32(dev, aux, 0, 4 * n)]);
-        const out = new Float32Array(n * SYNTH_DERIVED_W);
-        for (let i = 0; i < n; i++) {
-          out.set(od.subarray(4 * i, 4 * i + 4), i * SYNTH_DERIVED_W);
-          out[i * SYNTH_DERIVED_W + 4] = sd[4 * i];
-          out[i * SYNTH_DERIVED_W + 5] = sd[4 * i + 1];
-          out[i * SYNTH_DERIVED_W + 6] = ax[4 * i];
-          out[i * SYNTH_DERIVED_W + 7] = ax[4 * i + 1];
-        }
-        dev.queue.writeBuffer(bufs.derived, 0, out);
-      } finally {
-        w.release();
-      }
+      encodeGemm(batch, { a: w.wOld, b: this.gOld, c: s.spec }, { M: n, N: this.specW, K: this.cellsOld });
+      if (this.gYoung && s.specYoung && w.wYoung) encodeGemm(batch, { a: w.wYoung, b: this.gYoung, c: s.specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
+      encodeObserve(batch, this.tables, { canon: bufs.canon, aux: s.aux, spec: s.spec, specYoung: s.specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: bufs.derived, sfhDerived: w.sfh }, n);
+      await batch.run();
     } finally {
-      for (const b of [aux, spec, specYoung, obsDerived]) b?.destroy();
+      w.release();
     }
+  }
+
+  private scratch: { aux: GPUBuffer; spec: GPUBuffer; specYoung?: GPUBuffer } | null = null;
+
+  /** Per-chunk intermediate buffers, allocated once for the full chunk size. */
+  private scratchBuffers() {
+    if (!this.scratch) {
+      const dev = this.gpu.device;
+      this.scratch = {
+        aux: createStorageBuffer(dev, this.chunk * 16, 'aux'),
+        spec: createStorageBuffer(dev, this.chunk * this.specW * 4, 'spectra'),
+        specYoung: this.gYoung ? createStorageBuffer(dev, this.chunk * this.specW * 4, 'spectra (young)') : undefined,
+      };
+      this.buffers.push(this.scratch.aux, this.scratch.spec);
+      if (this.scratch.specYoung) this.buffers.push(this.scratch.specYoung);
+    }
+    return this.scratch;
   }
 
   /** Host convenience: canonical rows (N x 12) in, fluxes and derived out, chunked. */

@@ -50,6 +50,10 @@ export const RngPurpose = {
   bandDropout: 0x15,
   /** Train / validation / test splits: index = galaxy row. */
   split: 0x16,
+  /** Flow training epoch shuffles (src/train/split.ts): index = 2 * epoch, 2 * epoch + 1. */
+  shuffle: 0x20,
+  /** Posterior sampling base normals (src/infer): index = drawIndex * P + p. */
+  posterior: 0x21,
 } as const;
 
 /** Philox calls per sub-stream (the block part of the fourth counter word). */
