@@ -36,6 +36,8 @@ export interface GemmShape {
   /** 0 (default) overwrites C; otherwise C = ... + beta * C. */
   beta?: number;
   hasBias?: boolean;
+  /** Adds a residual matrix R shaped like C (same batch stride): C = ... + R. */
+  hasResidual?: boolean;
   tile?: GemmTile;
 }
 
@@ -76,6 +78,7 @@ export function gemmProgram(shape: GemmShape): ProgramInfo {
       TRANS_B: !!shape.transB,
       HAS_BIAS: !!shape.hasBias,
       BETA: (shape.beta ?? 0) !== 0,
+      HAS_RESIDUAL: !!shape.hasResidual,
       WG_X: `${tile.wgX}u`,
       WG_Y: `${tile.wgY}u`,
       TM4: `${tile.tm4}u`,
@@ -98,16 +101,22 @@ export function gemmProgram(shape: GemmShape): ProgramInfo {
   };
 }
 
+/** A whole buffer, or a sub-range of one (offsets must be multiples of 256 bytes). */
+export type BufferRef = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
 export interface GemmBuffers {
-  a: GPUBuffer;
-  b: GPUBuffer;
-  c: GPUBuffer;
-  bias?: GPUBuffer;
+  a: BufferRef;
+  b: BufferRef;
+  c: BufferRef;
+  bias?: BufferRef;
+  /** Read-only residual added to C (must not alias C). */
+  residual?: BufferRef;
 }
 
 export function gemmBindings(buffers: GemmBuffers): Bindings {
   const b: Bindings = { 0: buffers.a, 1: buffers.b, 2: buffers.c };
   if (buffers.bias) b[3] = buffers.bias;
+  if (buffers.residual) b[5] = buffers.residual;
   return b;
 }
 
@@ -115,5 +124,7 @@ export function gemmBindings(buffers: GemmBuffers): Bindings {
 export function encodeGemm(batch: ComputeBatch, buffers: GemmBuffers, shape: GemmShape): ComputeBatch {
   const hasBias = shape.hasBias ?? !!buffers.bias;
   if (hasBias && !buffers.bias) throw new Error('gemm: hasBias set but no bias buffer given');
-  return batch.add(gemmProgram({ ...shape, hasBias }), gemmBindings(buffers));
+  const hasResidual = shape.hasResidual ?? !!buffers.residual;
+  if (hasResidual && !buffers.residual) throw new Error('gemm: hasResidual set but no residual buffer given');
+  return batch.add(gemmProgram({ ...shape, hasBias, hasResidual }), gemmBindings(buffers));
 }

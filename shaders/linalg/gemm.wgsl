@@ -1,4 +1,5 @@
 // Batched tiled GEMM:  C[b] = alpha * op(A[b]) . op(B[b]) (+ beta * C[b]) (+ bias[b] broadcast over rows)
+//                                                     (+ R[b], a residual matrix shaped like C, if HAS_RESIDUAL)
 //
 // op(A) is M x K: A stored M x K row-major, or K x M when TRANS_A.
 // op(B) is K x N: B stored K x N row-major, or N x K when TRANS_B.
@@ -28,6 +29,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 #endif
 @group(0) @binding(4) var<uniform> P: Params;
+#if HAS_RESIDUAL
+@group(0) @binding(5) var<storage, read> residual: array<f32>;
+#endif
 
 const WGX: u32 = WG_X;
 const WGY: u32 = WG_Y;
@@ -170,6 +174,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
 #if BETA
           if (P.beta != 0.0) { out += P.beta * C[o]; }
+#endif
+#if HAS_RESIDUAL
+          out += residual[o];
 #endif
           C[o] = out;
         }

@@ -90,6 +90,20 @@ describe('gemm kernel vs float64 reference', () => {
   }
 
   it('bias, alpha and beta (C = 0.5 A.B + 2 C0 + bias)', () => check({ M: 45, N: 70, K: 19, bias: true, alpha: 0.5, beta: 2 }));
+  it('residual: C = A.B + bias + R (the residual block epilogue)', async () => {
+    const M = 37, N = 50, K = 23;
+    const a = randomF32(M * K, 3), b = randomF32(K * N, 4), bias = randomF32(N, 5), r = randomF32(M * N, 6);
+    const dev = ctx.device;
+    const A = uploadBuffer(dev, a), B = uploadBuffer(dev, b), Bias = uploadBuffer(dev, bias), R = uploadBuffer(dev, r), C = createStorageBuffer(dev, M * N * 4);
+    await encodeGemm(new ComputeBatch(dev), { a: A, b: B, c: C, bias: Bias, residual: R }, { M, N, K }).run();
+    const got = await readFloat32(dev, C);
+    for (const buf of [A, B, C, Bias, R]) buf.destroy();
+    const ref = gemmRef(a, b, { M, N, K }, { bias }).map((v, i) => v + r[i]);
+    // The dot-product bound plus one more rounding for the residual add.
+    const bound = gemmErrorBound(a, b, { M, N, K }, { bias }).map((v, i) => v + Math.abs(ref[i]) * 2 ** -23);
+    expectAllClose(got, ref, { bound, atol: 1e-30, label: 'gemm residual' });
+  });
+
   it('batched with a broadcast B (shared weights)', () => check({ M: 33, N: 17, K: 23, batch: 5, broadcastB: true, bias: true }));
   it('batched, transposed, large tiles', () => check({ M: 130, N: 70, K: 40, batch: 3, transA: true, tile: TILE_LARGE }));
   it('large: 1024 x 768 . 768 x 1000 (normwise error < 1e-5)', async () => {
