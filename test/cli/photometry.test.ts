@@ -51,6 +51,40 @@ describe('synference photometry', () => {
     expect(worst).toBeLessThan(1e-3);
   });
 
+  it('--backend gpu reproduces the CPU backend (mixed SFH families, nebular, dust) to 1e-3', () => {
+    const params = path.join(tmp, 'gpu.csv');
+    writeFileSync(
+      params,
+      [
+        'id,redshift,log10_mass_formed,log10Z,sfh,start_age_yr,tau_yr,lognormal_tau,peak_age_yr,dpl_alpha,dpl_beta,log10_ssfr,t25,t50,t75,av',
+        'c,1,10,-2,constant,1e9,,,,,,,,,,0.2',
+        'd,3,10,-2.5,delayedExponential,1e9,3e8,,,,,,,,,0.7',
+        'q,6,9,-3,quantiles,,,,,,,-8.5,0.2,0.5,0.8,0.1',
+        'z0,0,0,-1.7,constant,1e8,,,,,,,,,,0',
+      ].join('\n') + '\n',
+    );
+    const cpuOut = path.join(tmp, 'cpu_out.csv');
+    const gpuOut = path.join(tmp, 'gpu_out.csv');
+    expect(cli(['--params', params, '--filters', 'jades14', '--out', cpuOut]).status).toBe(0);
+    const r = cli(['--params', params, '--filters', 'jades14', '--out', gpuOut, '--backend', 'gpu']);
+    expect(r.status, r.stderr).toBe(0);
+    const cpu = parse(readFileSync(cpuOut, 'utf8'), { columns: true }) as Record<string, string>[];
+    const gpu = parse(readFileSync(gpuOut, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(gpu.map((g) => g.id)).toEqual(cpu.map((c) => c.id));
+    gpu.forEach((g, i) => {
+      const maxFlux = Math.max(...Object.keys(g).filter((k) => k.endsWith('_nJy')).map((k) => Number(cpu[i][k])));
+      for (const k of Object.keys(g)) {
+        if (k === 'id') continue;
+        const want = Number(cpu[i][k]);
+        const got = Number(g[k]);
+        // Fluxes: 1e-3 relative (f32), with the floor of test/simulate/gpuSynth.test.ts for bands
+        // beyond the Lyman break; derived quantities: 1e-3 relative.
+        const scale = k.endsWith('_nJy') ? Math.max(Math.abs(want), 1e-6 * maxFlux) : Math.abs(want);
+        expect(Math.abs(got - want) / scale, `${g.id} ${k}: gpu ${got} cpu ${want}`).toBeLessThan(1e-3);
+      }
+    });
+  });
+
   it('every SFH family and nebular emission (default conventions) give finite fluxes', () => {
     const params = path.join(tmp, 'families.csv');
     writeFileSync(
@@ -96,5 +130,6 @@ describe('synference photometry', () => {
     expect(r2.stderr).toMatch(/--filters/);
     const r3 = cli(['--params', params, '--filters', 'jades14', '--out', path.join(tmp, 'o.csv'), '--backend', 'tpu']);
     expect(r3.status).toBe(2);
+    expect(r3.stderr).toMatch(/--backend.*tpu.*invalid/);
   });
 });

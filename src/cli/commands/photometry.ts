@@ -8,6 +8,50 @@ import { resolveDataDir } from '../../io/paths.js';
 import { CpuForwardModel, type ForwardModelConfigInput, SYNTHESIZER_CONVENTIONS } from '../../physics/forwardModel.js';
 import { loadInoue14 } from '../../physics/igm.js';
 import { loadInoue11 } from '../../physics/nebular.js';
+import type { GalaxyParams } from '../../physics/forwardModel.js';
+import type { SfhFamily } from '../../physics/sfh.js';
+import { type Gpu, withGpu } from '../../gpu/device.js';
+import { CANONICAL_WIDTH, toCanonicalRow } from '../../simulate/canonical.js';
+import { GpuSynthesizer, SYNTH_DERIVED_W } from '../../simulate/gpuSynth.js';
+import { deviceOptions } from '../common.js';
+
+const MPC_CM = 3.0856775814913673e24;
+
+/** The GPU synthesis, one pass per SFH family present in the table (a family is a kernel variant). */
+async function gpuPhotometry(gpu: Gpu, model: CpuForwardModel, params: GalaxyParams[]) {
+  const B = model.bandNames.length;
+  const results = new Array(params.length);
+  const families = [...new Set(params.map((p) => p.sfh.family))] as SfhFamily[];
+  for (const family of families) {
+    const idx = params.flatMap((p, i) => (p.sfh.family === family ? [i] : []));
+    const canon = new Float32Array(idx.length * CANONICAL_WIDTH);
+    idx.forEach((i, k) => canon.set(toCanonicalRow(params[i], model.config.nebular.logU), k * CANONICAL_WIDTH));
+    const synth = await GpuSynthesizer.create(gpu, model, { sfhFamily: family });
+    try {
+      const r = await synth.synthesize(canon);
+      idx.forEach((i, k) => {
+        const d = r.derived.subarray(k * SYNTH_DERIVED_W, (k + 1) * SYNTH_DERIVED_W);
+        results[i] = {
+          fluxesNJy: r.fluxesNJy.subarray(k * B, (k + 1) * B),
+          derived: {
+            massFormedMsun: 10 ** params[i].log10MassFormedMsun,
+            survivingMassMsun: d[0],
+            massWeightedAgeYr: d[1],
+            uvBeta: d[2] === -999 ? NaN : d[2],
+            qHPhotonsS: d[3] === -999 ? 0 : 10 ** d[3],
+            sfr10MyrMsunPerYr: d[4],
+            sfr100MyrMsunPerYr: d[5],
+            ageOfUniverseYr: d[6],
+            luminosityDistanceCm: params[i].redshift > 0 ? d[7] * MPC_CM : 3.0856775814913673e19,
+          },
+        };
+      });
+    } finally {
+      synth.destroy();
+    }
+  }
+  return results;
+}
 
 interface PhotometryOptions {
   params: string;
@@ -38,8 +82,7 @@ export function registerPhotometry(program: Command): void {
     .option('--log-u <logU>', 'ionisation parameter log U (default -2)', Number)
     .addOption(new Option('--dust <law>', 'dust law').choices(['calzetti2000', 'charlotFall2000', 'powerLaw', 'none']).default('calzetti2000'))
     .addOption(new Option('--igm <model>', 'IGM attenuation').choices(['inoue14', 'madau95', 'none']).default('inoue14'))
-    .action(async (o: PhotometryOptions) => {
-      if (o.backend === 'gpu') throw new Error('--backend gpu: the GPU synthesis is not available yet (forward model part 2); use --backend cpu');
+    .action(async (o: PhotometryOptions, cmd: Command) => {
       const rows = readGalaxyParamsCsv(o.params);
       const dataDir = resolveDataDir(o.dataDir);
       const config: ForwardModelConfigInput =
@@ -57,15 +100,21 @@ export function registerPhotometry(program: Command): void {
         config,
       );
       const bands = model.bandNames;
-      const out = rows.map(({ id, params }, i) => {
-        let res;
+      // Validate every row on the CPU first (both backends), so errors name the row.
+      const parsed = rows.map(({ id, params }, i) => {
         try {
-          res = model.photometry(params);
+          return model.parseGalaxy(params);
         } catch (e) {
           throw new Error(`${o.params}: row ${i + 2} (id ${id}): ${(e as Error).message}`);
         }
-        return [id, ...res.fluxesNJy, ...DERIVED_COLUMNS.map(([, k]) => res.derived[k])];
       });
+      let results: { fluxesNJy: ArrayLike<number>; derived: Record<(typeof DERIVED_COLUMNS)[number][1], number> }[];
+      if (o.backend === 'gpu') {
+        results = await withGpu(deviceOptions(cmd), (gpu) => gpuPhotometry(gpu, model, parsed));
+      } else {
+        results = parsed.map((p) => model.photometry(p));
+      }
+      const out = rows.map(({ id }, i) => [id, ...Array.from(results[i].fluxesNJy), ...DERIVED_COLUMNS.map(([, k]) => results[i].derived[k])]);
       writeCsv(o.out, ['id', ...bands.map((b) => `${b}_nJy`), ...DERIVED_COLUMNS.map(([c]) => c)], out);
       console.error(`photometry: ${rows.length} galaxies x ${bands.length} bands -> ${o.out}`);
     });
