@@ -26,11 +26,11 @@
 import type { UniformField } from '../../src/gpu/buffers.js';
 import { fold2D } from '../../src/gpu/dispatch.js';
 import { type ComputeBatch, type ProgramInfo, ceilDiv } from '../../src/gpu/kernel.js';
-import { philox4x32 } from '../../src/flow/rng.js';
+import { RngPurpose, philox4x32_10 as philox4x32 } from '../../src/simulate/rng.js';
 
 export const GATHER_WORKGROUP = 256;
 /** Philox purpose word of the training shuffle (distinct from src/flow/rng.ts and src/simulate/rng.ts purposes). */
-export const SHUFFLE_RNG_PURPOSE = 0x20;
+export const SHUFFLE_RNG_PURPOSE = RngPurpose.shuffle;
 export const FEISTEL_ROUNDS = 8;
 /** Largest permutation domain (u32 arithmetic with one spare bit). */
 export const MAX_PERMUTATION_SIZE = 2 ** 31;
