@@ -66,6 +66,13 @@ export async function benchSynth(ctx: BenchContext): Promise<void> {
         await dev.queue.onSubmittedWorkDone();
         const seconds = (performance.now() - t1) / 1000;
         const rate = n / seconds;
+        // Where the time goes: each stage of the first chunk in its own timed submission.
+        if (n === sizes[sizes.length - 1]) {
+          const stages = await synth.profileOnDevice(buffers[0], buffers[0].m, hosts[0]);
+          for (const [stage, sec] of Object.entries(stages)) {
+            ctx.emit({ name: 'synth_stage', size: `${buffers[0].m}`, metric: stage, value: sec * 1e3, unit: 'ms', device: ctx.device, ratio_vs_cpu: null, galaxies_per_s_if_alone: buffers[0].m / sec });
+          }
+        }
         const f = await readFloat32(dev, buffers[0].fluxes, 0, Math.min(1000, buffers[0].m) * B);
         const finite = f.every(Number.isFinite);
         ctx.emit({

@@ -84,6 +84,17 @@ fn throughput(b: u32, l: f32) -> f32 {
   return yl + (l - xl) / (xh - xl) * (tables[o + m + hi] - yl);
 }
 
+// First grid index with lambda_rest >= v (nLam when none).
+fn lower_index(v: f32) -> u32 {
+  var lo = 0u;
+  var hi = P.nLam;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (tables[P.offLam + mid] < v) { lo = mid + 1u; } else { hi = mid; }
+  }
+  return lo;
+}
+
 // Bracket of v on an ascending table (metallicity.ts `bracket`): index and upper weight, clamped.
 fn bracket_table(off: u32, n: u32, v: f32) -> vec2<f32> {
   if (n == 1u || v <= tables[off]) { return vec2<f32>(0.0, 0.0); }
@@ -180,12 +191,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
   var red: array<f32, NRED>;
   for (var b = 0u; b < NB; b++) {
+    // Only the rest-frame samples that can fall inside the filter matter: [a, e) from two binary
+    // searches on the grid (identical in every thread), widened by 2 samples against f32 rounding
+    // of lambda (1+z); throughput() itself decides exactly. The written range has one more sample on
+    // each side so the neighbour tests below never read the previous band's values.
+    let fo = bands[b].x;
+    let fm = bands[b].y;
+    let a = lower_index(tables[fo] / opz);
+    let e = lower_index(tables[fo + fm - 1u] / opz);
+    let lo = select(0u, a - 2u, a >= 2u);
+    let hi = min(e + 2u, nLam);
+    let wlo = select(0u, lo - 1u, lo >= 1u);
+    let whi = min(hi + 1u, nLam);
     workgroupBarrier();
-    for (var l = t; l < nLam; l += WGS) { scratch[LCAP + l] = throughput(b, tables[P.offLam + l] * opz); }
+    for (var l = wlo + t; l < whi; l += WGS) { scratch[LCAP + l] = throughput(b, tables[P.offLam + l] * opz); }
     workgroupBarrier();
     var num = 0.0;
     var den = 0.0;
-    for (var l = t; l < nLam; l += WGS) {
+    for (var l = lo + t; l < hi; l += WGS) {
       let tl = scratch[LCAP + l];
       if (tl > 0.0) {
         var gsum = 0.0;

@@ -14,6 +14,7 @@ import { encodeSynthWeights, fallbackAgeIndex, packAgeEdges, packMetallicityTabl
 import { createStorageBuffer, readFloat32, uploadBuffer } from '../gpu/buffers.js';
 import type { Gpu } from '../gpu/device.js';
 import { ComputeBatch } from '../gpu/kernel.js';
+import { GpuTimer } from '../gpu/timer.js';
 import type { CosmologyTableArrays } from '../physics/cosmology.js';
 import type { CpuForwardModel } from '../physics/forwardModel.js';
 import { nebularBaseTemplates } from '../physics/nebular.js';
@@ -141,21 +142,59 @@ export class GpuSynthesizer {
    * and derived (n x SYNTH_DERIVED_W) into the given buffers. n must be <= chunk.
    */
   async synthesizeOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<void> {
-    if (n > this.chunk) throw new RangeError(`synthesizeOnDevice: ${n} galaxies > chunk ${this.chunk}`);
-    const s = this.scratchBuffers();
-    // One submission: cosmology -> weights -> GEMM(s) -> observe (dispatches in one pass see the
-    // previous ones' writes). Scratch buffers are sized for a full chunk and reused.
-    const batch = new ComputeBatch(this.gpu.device, { label: 'synth' });
-    encodeCosmology(batch, { canon: bufs.canon, table: this.cosmoBuf, aux: s.aux }, n, this.cosmoArrays);
-    const w = await this.weights.run({ batch, canon: bufs.canon, aux: s.aux, n, canonHost });
+    await this.runStages(bufs, n, canonHost);
+  }
+
+  /**
+   * The same work as synthesizeOnDevice, one submission per stage, each timed on the GPU
+   * (timestamp queries when available): seconds spent in cosmology, weights, GEMM(s) and observe.
+   */
+  async profileOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>> {
+    const timer = new GpuTimer(this.gpu.device, 8);
     try {
-      encodeGemm(batch, { a: w.wOld, b: this.gOld, c: s.spec }, { M: n, N: this.specW, K: this.cellsOld });
-      if (this.gYoung && s.specYoung && w.wYoung) encodeGemm(batch, { a: w.wYoung, b: this.gYoung, c: s.specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
-      encodeObserve(batch, this.tables, { canon: bufs.canon, aux: s.aux, spec: s.spec, specYoung: s.specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: bufs.derived, sfhDerived: w.sfh }, n);
-      await batch.run();
+      return (await this.runStages(bufs, n, canonHost, timer))!;
+    } finally {
+      timer.destroy();
+    }
+  }
+
+  private async runStages(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array, timer?: GpuTimer) {
+    if (n > this.chunk) throw new RangeError(`synthesizeOnDevice: ${n} galaxies > chunk ${this.chunk}`);
+    const dev = this.gpu.device;
+    const s = this.scratchBuffers();
+    // Without a timer: one submission for cosmology -> weights -> GEMM(s) -> observe (dispatches in
+    // one pass see the previous ones' writes). Scratch buffers are sized for a full chunk and reused.
+    const times: Record<string, number> = {};
+    const batch = new ComputeBatch(dev, { label: 'synth' });
+    const run = async (name: string, record: (b: ComputeBatch) => void) => {
+      if (!timer) return record(batch);
+      const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
+      record(b);
+      timer.begin();
+      await b.run();
+      times[name] = (await timer.end()).seconds;
+    };
+    await run('cosmology', (b) => encodeCosmology(b, { canon: bufs.canon, table: this.cosmoBuf, aux: s.aux }, n, this.cosmoArrays));
+    const weightsBatch = timer ? new ComputeBatch(dev, { label: 'synth weights', timer }) : batch;
+    const w = await this.weights.run({ batch: weightsBatch, canon: bufs.canon, aux: s.aux, n, canonHost });
+    if (timer) {
+      timer.begin();
+      await weightsBatch.run();
+      times.weights = (await timer.end()).seconds;
+    }
+    try {
+      await run('gemm', (b) => {
+        encodeGemm(b, { a: w.wOld, b: this.gOld, c: s.spec }, { M: n, N: this.specW, K: this.cellsOld });
+        if (this.gYoung && s.specYoung && w.wYoung) encodeGemm(b, { a: w.wYoung, b: this.gYoung, c: s.specYoung }, { M: n, N: this.specW, K: this.cellsYoung });
+      });
+      await run('observe', (b) =>
+        encodeObserve(b, this.tables, { canon: bufs.canon, aux: s.aux, spec: s.spec, specYoung: s.specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: bufs.derived, sfhDerived: w.sfh }, n),
+      );
+      if (!timer) await batch.run();
     } finally {
       w.release();
     }
+    return timer ? (times as Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>) : undefined;
   }
 
   private scratch: { aux: GPUBuffer; spec: GPUBuffer; specYoung?: GPUBuffer } | null = null;
