@@ -1,4 +1,5 @@
 /** The benchmark registry: `synference bench <name>`. */
+import { benchFlow } from './flow.js';
 import { benchGemm } from './gemm.js';
 import type { Benchmark } from './harness.js';
 import { benchOptim } from './optim.js';
@@ -7,6 +8,7 @@ import { benchSynth } from './synth.js';
 import { benchSynthWeights } from './synthWeights.js';
 
 export const BENCHMARKS: Record<string, { run: Benchmark; description: string }> = {
+  flow: { run: benchFlow, description: 'NSF training (samples/s per epoch) and sampling (posterior samples/s) on the GPU vs the float64 CPU engine' },
   gemm: { run: benchGemm, description: 'tiled f32 GEMM: GFLOP/s per size vs the float64 CPU reference' },
   optim: { run: benchOptim, description: 'gradient-norm clipping + fused Adam: steps/s and params/s vs the float64 reference' },
   spline: { run: benchSpline, description: 'RQ spline forward/inverse/backward: evaluations/s vs the float64 reference' },

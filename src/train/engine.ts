@@ -287,8 +287,10 @@ export async function createFlowEngine(kind: EngineKind, model: FlowModel, opts:
   switch (kind) {
     case 'cpu':
       return new CpuFlowEngine(model, opts);
-    case 'gpu':
-      throw new Error('the GPU flow engine is not available yet (use --engine cpu)');
+    case 'gpu': {
+      const { GpuFlowEngine } = await import('../flow/gpuEngine.js');
+      return GpuFlowEngine.create(model, opts);
+    }
     default:
       throw new Error(`unknown engine "${String(kind)}" (available: ${ENGINE_KINDS.join(', ')})`);
   }

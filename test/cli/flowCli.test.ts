@@ -147,7 +147,6 @@ describe('synference train / sample', () => {
   });
 
   const badTrain: [string, string[], number, RegExp][] = [
-    ['--engine gpu', ['--engine', 'gpu'], 1, /GPU flow engine is not available yet \(use --engine cpu\)/],
     ['--engine tpu', ['--engine', 'tpu'], 1, /engine must be one of cpu, gpu, got "tpu"/],
     ['--lr -1', ['--lr', '-1'], 2, /--lr must be a number > 0, got "-1"/],
     ['--epochs 0', ['--epochs', '0'], 2, /--epochs must be a positive integer, got "0"/],
@@ -193,13 +192,28 @@ describe('synference train / sample', () => {
     expect(r.stderr).toMatch(/required option '--out <dir>' not specified/);
   });
 
+  it('sample --engine gpu draws the same samples as the CPU engine (same seed, f32 tolerance)', async () => {
+    const obs = path.join(tmp, 'obs-gpu.csv');
+    writeFileSync(obs, 'obs0,obs1\n0,0\n0.5,-1\n');
+    const outCpu = path.join(tmp, 'samples-cpu.csv');
+    const outGpu = path.join(tmp, 'samples-gpu.csv');
+    expect((await cli(['sample', '--model', model, '--x', obs, '--n', '50', '--out', outCpu, '--seed', '3'])).code).toBe(0);
+    const r = await cli(['sample', '--model', model, '--x', obs, '--n', '50', '--out', outGpu, '--seed', '3', '--engine', 'gpu']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = (f: string) => readFileSync(f, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+    const a = rows(outCpu);
+    const b = rows(outGpu);
+    expect(b.length).toBe(a.length);
+    // Same base normals, f32 network: samples agree to ~1e-5 of their scale (test/flow/gpuEngine.test.ts).
+    a.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(b[i][j] - v)).toBeLessThan(1e-3 * (1 + Math.abs(v)))));
+  });
+
   it('sample: bad arguments and files', async () => {
     const obs = path.join(tmp, 'obs-ok.csv');
     writeFileSync(obs, 'obs0,obs1\n0,0\n');
     const out = path.join(tmp, 'bad-samples.csv');
     const cases: [string[], number, RegExp][] = [
       [['--model', model, '--x', obs, '--n', '0', '--out', out], 2, /--n must be a positive integer, got "0"/],
-      [['--model', model, '--x', obs, '--n', '5', '--out', out, '--engine', 'gpu'], 1, /GPU flow engine is not available yet/],
       [['--model', path.join(tmp, 'nomodel'), '--x', obs, '--n', '5', '--out', out], 1, /nomodel: no such model folder/],
       [['--model', model, '--x', path.join(tmp, 'none.csv'), '--n', '5', '--out', out], 1, /cannot read .*none\.csv/],
       [['--model', model, '--x', obs, '--n', '5', '--out', out, '--seed', '-1'], 2, /--seed must be a non-negative integer/],

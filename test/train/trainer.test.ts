@@ -60,8 +60,10 @@ describe('CpuFlowEngine', () => {
     await expect(e.setParams(new Float64Array(3))).rejects.toThrow(/setParams: 3 values/);
   });
 
-  it('--engine gpu: one clear "not available yet" error; unknown engines are named', async () => {
-    await expect(createFlowEngine('gpu', model)).rejects.toThrow(/GPU flow engine is not available yet \(use --engine cpu\)/);
+  it('createFlowEngine: gpu gives the GPU engine; unknown engines are named', async () => {
+    const g = await createFlowEngine('gpu', model);
+    expect(g.kind).toBe('gpu');
+    await g.dispose();
     await expect(createFlowEngine('tpu' as 'cpu', model)).rejects.toThrow(/unknown engine "tpu" \(available: cpu, gpu\)/);
   });
 });

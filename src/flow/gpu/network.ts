@@ -1,0 +1,440 @@
+/**
+ * The coupling NSF as GPU dispatches: the forward pass (data -> noise, with the per-layer caches
+ * the backward needs), the backward pass (every parameter gradient written exactly once per step,
+ * so the gradient buffer never needs zeroing), and the inverse (sampling). Mirrors
+ * src/flow/flow.ts couplingForward / couplingBackward / couplingInverse and src/flow/mlp.ts layer by
+ * layer; the dispatches are recorded into a PlanRecorder (plan.ts) and replayed.
+ *
+ * Per coupling layer l (identity columns [i0, i0 + Di), transformed [t0, t0 + Dt)):
+ *   forward   condInput: cond = [v_l[identity], xs], v_{l+1}[identity] = v_l[identity]   (columns)
+ *             h = cond W_in + b_in                                                      (gemm)
+ *             per block: a0 = act(h); t = a0 W1 + b1; a1 = act(t); h = a1 W2 + b2 + h  (act, gemm + residual)
+ *             raw = h W_out + b_out                                                     (gemm)
+ *             v_{l+1}[transformed] = spline(v_l[transformed]; raw), logdet +=           (spline, strided)
+ *   backward  spline backward -> gU into gv_l[transformed], gRaw
+ *             per Linear: gW = X^T gY, gb = 1^T gY (split-K, below), gX = gY W^T
+ *             activation backward from the cached post-activations (+ the skip gradient)
+ *             gv_l[identity] = gv_{l+1}[identity] + (dL/dcond)[:, :Di]                   (scatterAdd)
+ * Cached per layer in training: v_l, cond, a0/a1 per block, the last hidden state, raw. The
+ * pre-activation t is not kept: relu' and tanh' are functions of the output.
+ *
+ * Weight gradients with K = batch rows are "skinny" GEMMs (e.g. 50 x 50 outputs over 65536 rows):
+ * one workgroup per 64 x 64 output tile would walk all rows alone. They are split along the rows
+ * into S chunks of c rows (a batched GEMM writing S partial gradients, and a column-sum kernel for
+ * the bias partials), then one column sum over the S partials writes the weight AND the bias
+ * gradient, because in the layout the bias follows its weight at the next 64-element boundary (the
+ * padding in between receives exact zeros). The batch is
+ * padded to nPad = S c rows; padded rows get zero gradient seeds, so they contribute exact zeros
+ * (their forward values are finite leftovers of earlier batches or the initial zeros).
+ */
+import { type GemmShape, type GemmTile, TILE_SMALL, chooseTile, gemmBindings, gemmProgram } from '../../../kernels/gemm.js';
+import { activationBackwardBindings, activationBackwardProgram, activationForwardBindings, activationForwardProgram } from '../../../kernels/nn/activation.js';
+import { colSumProgram, condInputBindings, condInputProgram, fillProgram, scatterAddBindings, scatterAddProgram } from '../../../kernels/nn/columns.js';
+import { type SplineKernelSpec, splineBackwardProgram, splineForwardProgram, splineInverseProgram } from '../../../kernels/nn/spline.js';
+import { createStorageBuffer } from '../../gpu/buffers.js';
+import type { Bindings } from '../../gpu/kernel.js';
+import type { Activation } from '../mlp.js';
+import type { CouplingLayerSpec, FlowLayout, LinearSpec, TensorSpec } from '../layout.js';
+import type { PlanRecorder } from './plan.js';
+
+export type Ref = Bindings[number];
+
+/** Static shape of the network (from the config and the 64-aligned layout). */
+export interface NetShape {
+  P: number;
+  F: number;
+  H: number;
+  T: number;
+  blocks: number;
+  act: Activation;
+  spline: SplineKernelSpec;
+  layout: FlowLayout;
+  /** Per layer: first identity / transformed column (the ranges are contiguous). */
+  i0: number[];
+  t0: number[];
+  inMax: number;
+  outMax: number;
+  diMax: number;
+}
+
+const contiguous = (a: number[]) => a.every((v, i) => v === a[0] + i);
+
+export function netShape(layout: FlowLayout, act: Activation, blocks: number, spline: SplineKernelSpec): NetShape {
+  if (layout.alignElements % 64 !== 0) throw new Error(`gpu flow: the layout must be 64-element aligned (256-byte sub-ranges), got ${layout.alignElements}`);
+  for (const l of layout.layers) {
+    if (!contiguous(l.identity) || !contiguous(l.transformed) || l.transformed.length === 0) throw new Error(`gpu flow: layer ${l.index}: identity and transformed columns must be non-empty contiguous ranges`);
+  }
+  return {
+    P: layout.thetaDim,
+    F: layout.contextDim,
+    H: layout.hidden,
+    T: layout.layers.length,
+    blocks,
+    act,
+    spline,
+    layout,
+    i0: layout.layers.map((l) => l.identity[0] ?? 0),
+    t0: layout.layers.map((l) => l.transformed[0]),
+    inMax: Math.max(1, ...layout.layers.map((l) => l.inDim)),
+    outMax: Math.max(...layout.layers.map((l) => l.outDim)),
+    diMax: Math.max(0, ...layout.layers.map((l) => l.identity.length)),
+  };
+}
+
+/** A tensor of the flat parameter / gradient vector as a binding sub-range. */
+export function tensorRef(buf: GPUBuffer, t: TensorSpec, elements = t.size): Ref {
+  return { buffer: buf, offset: t.offset * 4, size: Math.max(1, elements) * 4 };
+}
+
+/** Row split of the weight-gradient GEMMs: S chunks of c rows, nPad = S c >= n (nPad - n < c). */
+export interface RowSplit {
+  n: number;
+  S: number;
+  c: number;
+  nPad: number;
+}
+
+export interface SplitTuning {
+  /** Most row chunks of a weight-gradient GEMM. */
+  maxSplits: number;
+  /** Fewest rows per chunk. */
+  minChunk: number;
+}
+
+export const SPLIT_GPU: SplitTuning = { maxSplits: 128, minChunk: 256 };
+/** lavapipe: few long workgroups (each barrier-synchronised workgroup has a fixed cost). */
+export const SPLIT_CPU_DRIVER: SplitTuning = { maxSplits: 8, minChunk: 1024 };
+
+export function rowSplit(n: number, t: SplitTuning): RowSplit {
+  const S0 = Math.max(1, Math.min(t.maxSplits, Math.floor(n / t.minChunk)));
+  const c = Math.ceil(n / S0);
+  const S = Math.ceil(n / c);
+  return { n, S, c, nPad: S * c };
+}
+
+/**
+ * GPU buffers of one batch capacity. 'train' keeps per-layer caches and the backward scratch;
+ * 'eval' (log-densities, validation loss, sampling) shares one set of activation buffers across
+ * layers and ping-pongs v.
+ */
+export class Workspace {
+  private readonly owned: GPUBuffer[] = [];
+  readonly v: GPUBuffer[];
+  readonly xs: GPUBuffer | null;
+  readonly cond: (GPUBuffer | null)[];
+  readonly a0: GPUBuffer[][];
+  readonly a1: GPUBuffer[][];
+  readonly hLast: GPUBuffer[];
+  readonly raw: GPUBuffer[];
+  readonly hA: GPUBuffer;
+  readonly hB: GPUBuffer;
+  readonly tmp: GPUBuffer;
+  readonly zeros: GPUBuffer | null;
+  readonly logdet: GPUBuffer;
+  readonly logProb: GPUBuffer;
+  readonly idx: GPUBuffer;
+  // training only
+  readonly gvA: GPUBuffer | null = null;
+  readonly gvB: GPUBuffer | null = null;
+  readonly gLd: GPUBuffer | null = null;
+  readonly gRaw: GPUBuffer | null = null;
+  readonly gHA: GPUBuffer | null = null;
+  readonly gHB: GPUBuffer | null = null;
+  readonly G1: GPUBuffer | null = null;
+  readonly G2: GPUBuffer | null = null;
+  readonly gCond: GPUBuffer | null = null;
+  private readonly partials = new Map<string, GPUBuffer>();
+  // sampling only
+  readonly bases: GPUBuffer | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly net: NetShape,
+    /** Rows. */
+    readonly cap: number,
+    readonly mode: 'train' | 'eval',
+    /** Largest number of row splits (train): sizes the partial-gradient buffers. */
+    readonly maxSplits = 1,
+  ) {
+    const { P, F, H, T, blocks, layout } = net;
+    const train = mode === 'train';
+    const a = (floats: number, label: string) => this.alloc(floats, label);
+    const perLayer = <X>(f: (l: number) => X, shared: () => X): X[] => {
+      if (train) return Array.from({ length: T }, (_, l) => f(l));
+      const s = shared();
+      return Array.from({ length: T }, () => s);
+    };
+    this.v = train ? Array.from({ length: T + 1 }, (_, l) => a(cap * P, `v${l}`)) : [a(cap * P, 'v0'), a(cap * P, 'vA'), a(cap * P, 'vB')];
+    this.xs = F > 0 ? a(cap * F, 'xs') : null;
+    this.cond = perLayer(
+      (l) => (layout.layers[l].inDim > 0 ? a(cap * layout.layers[l].inDim, `cond${l}`) : null),
+      () => (net.inMax > 0 ? a(cap * net.inMax, 'cond') : null),
+    );
+    this.a0 = perLayer(
+      (l) => Array.from({ length: blocks }, (_, b) => a(cap * H, `a0.${l}.${b}`)),
+      () => {
+        const s = blocks > 0 ? a(cap * H, 'a0') : null;
+        return Array.from({ length: blocks }, () => s!);
+      },
+    );
+    this.a1 = perLayer(
+      (l) => Array.from({ length: blocks }, (_, b) => a(cap * H, `a1.${l}.${b}`)),
+      () => {
+        const s = blocks > 0 ? a(cap * H, 'a1') : null;
+        return Array.from({ length: blocks }, () => s!);
+      },
+    );
+    this.hLast = perLayer(
+      (l) => a(cap * H, `hLast${l}`),
+      () => a(cap * H, 'hLast'),
+    );
+    this.raw = perLayer(
+      (l) => a(cap * layout.layers[l].outDim, `raw${l}`),
+      () => a(cap * net.outMax, 'raw'),
+    );
+    this.hA = a(cap * H, 'hA');
+    this.hB = a(cap * H, 'hB');
+    this.tmp = a(cap * H, 'tmp');
+    this.zeros = layout.layers.some((l) => l.inDim === 0) ? a(cap, 'zeros') : null;
+    this.logdet = a(cap, 'logdet');
+    this.logProb = a(cap, 'logProb');
+    this.idx = a(cap, 'rows');
+    if (train) {
+      this.gvA = a(cap * P, 'gvA');
+      this.gvB = a(cap * P, 'gvB');
+      this.gLd = a(cap, 'gLogdet');
+      this.gRaw = a(cap * net.outMax, 'gRaw');
+      this.gHA = a(cap * H, 'gHA');
+      this.gHB = a(cap * H, 'gHB');
+      this.G1 = a(cap * H, 'G1');
+      this.G2 = a(cap * H, 'G2');
+      this.gCond = net.diMax > 0 ? a(cap * net.diMax, 'gCond') : null;
+    } else {
+      this.bases = a(2 * cap, 'bases');
+    }
+  }
+
+  private alloc(floats: number, label: string): GPUBuffer {
+    const b = createStorageBuffer(this.device, Math.max(1, floats) * 4, `flow ${this.mode} ${label}`);
+    this.owned.push(b);
+    return b;
+  }
+
+  /** Partial-gradient scratch of one Linear shape: S rows of (weight, pad, bias) (pads stay zero). */
+  partial(lin: LinearSpec, S: number): GPUBuffer {
+    const stride = lin.bias.offset - lin.weight.offset + lin.outDim;
+    const key = `${lin.inDim}x${lin.outDim}`;
+    let b = this.partials.get(key);
+    const need = Math.max(S, this.maxSplits) * stride * 4;
+    if (!b || b.size < need) {
+      b?.destroy();
+      b = createStorageBuffer(this.device, need, `flow partial ${key}`);
+      this.partials.set(key, b);
+    }
+    return b;
+  }
+
+  /** Buffer v_in / v_out of forward layer l. */
+  fwdIn(l: number): GPUBuffer {
+    return this.mode === 'train' ? this.v[l] : l === 0 ? this.v[0] : this.v[1 + ((l - 1) % 2)];
+  }
+
+  fwdOut(l: number): GPUBuffer {
+    return this.mode === 'train' ? this.v[l + 1] : this.v[1 + (l % 2)];
+  }
+
+  get bytes(): number {
+    let s = 0;
+    for (const b of this.owned) s += b.size;
+    for (const b of this.partials.values()) s += b.size;
+    return s;
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+    for (const b of this.partials.values()) b.destroy();
+    this.owned.length = 0;
+    this.partials.clear();
+  }
+}
+
+/** Everything a recording needs: the shape, the parameter / gradient buffers and a workspace. */
+export interface NetBuffers {
+  net: NetShape;
+  params: GPUBuffer;
+  grad?: GPUBuffer;
+  ws: Workspace;
+}
+
+/**
+ * The GEMM tile for the flow's skinny shapes: a side <= 32 gets a 32-wide tile side (8 threads of
+ * 4), a side <= 64 a 64-wide one, so that e.g. a 30 x 30 weight gradient does not compute a 64 x 64
+ * tile (4.5x the work; lavapipe pays for every padded multiply-add); large shapes as chooseTile.
+ */
+export function flowGemmTile(M: number, N: number, batch = 1): GemmTile {
+  if (M > 64 && N > 64) return chooseTile(M, N, batch);
+  if (M > 32 && N > 32) return TILE_SMALL;
+  return { wgX: N <= 32 ? 8 : 16, wgY: M <= 32 ? 8 : 16, tm4: 1, tn4: 1, bk: 8 };
+}
+
+function gemm(shape: GemmShape) {
+  return gemmProgram({ ...shape, tile: flowGemmTile(shape.M, shape.N, shape.batch ?? 1) });
+}
+
+function linearForward(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, Y: Ref, residual?: Ref): void {
+  const { params, ws } = b;
+  if (lin.inDim === 0) {
+    // Linear(0 -> H) is its bias: 0 . b + b with a zero column (GEMM needs K >= 1).
+    rec.add(gemm({ M: m, N: lin.outDim, K: 1, hasBias: true, hasResidual: !!residual }), gemmBindings({ a: ws.zeros!, b: tensorRef(params, lin.bias), c: Y, bias: tensorRef(params, lin.bias), residual }));
+    return;
+  }
+  rec.add(gemm({ M: m, N: lin.outDim, K: lin.inDim, hasBias: true, hasResidual: !!residual }), gemmBindings({ a: X!, b: tensorRef(params, lin.weight), c: Y, bias: tensorRef(params, lin.bias), residual }));
+}
+
+/**
+ * gW = X^T G and gb = 1^T G of one Linear over rows [0, nPad), written into the gradient buffer
+ * (never accumulated). X: nPad x inDim (null when inDim = 0), G: nPad x outDim.
+ */
+function linearWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, split: RowSplit, X: Ref | null, G: Ref): void {
+  const { ws } = b;
+  const grad = b.grad!;
+  const { S, c, nPad } = split;
+  const { inDim, outDim } = lin;
+  if (S === 1) {
+    if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: nPad, transA: true }), gemmBindings({ a: X!, b: G, c: tensorRef(grad, lin.weight) }));
+    rec.add(colSumProgram({ rows: nPad, cols: outDim, outOffset: lin.bias.offset }), { 0: G, 2: grad });
+    return;
+  }
+  const biasAt = lin.bias.offset - lin.weight.offset;
+  const stride = biasAt + outDim;
+  const part = ws.partial(lin, S);
+  if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: c, batch: S, transA: true, strideA: c * inDim, strideB: c * outDim, strideC: stride }), gemmBindings({ a: X!, b: G, c: part }));
+  rec.add(colSumProgram({ rows: nPad, cols: outDim, chunkRows: c, chunks: S, outStride: stride, outOffset: biasAt }), { 0: G, 2: part });
+  // Sum of the S partial (weight | zero pad | bias) rows straight into the gradient vector.
+  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset }), { 0: part, 2: grad });
+}
+
+/** gX = G W^T (first `cols` input columns only). G: m x outDim. */
+function linearInputGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, G: Ref, gX: Ref, cols = lin.inDim): void {
+  rec.add(gemm({ M: m, N: cols, K: lin.outDim, transB: true }), gemmBindings({ a: G, b: tensorRef(b.params, lin.weight, cols * lin.outDim), c: gX }));
+}
+
+/** The conditioner of layer l on rows [0, m): cond (or nothing) -> ws.raw[l]; caches a0, a1, hLast. */
+function conditionerForward(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
+  const { net, ws } = b;
+  const l = layer.index;
+  const H = net.H;
+  const nb = layer.blocks.length;
+  let h: GPUBuffer = nb > 0 ? ws.hA : ws.hLast[l];
+  linearForward(rec, b, layer.input, m, ws.cond[l], h);
+  for (let k = 0; k < nb; k++) {
+    const blk = layer.blocks[k];
+    const out = k === nb - 1 ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
+    rec.add(activationForwardProgram({ count: m * H, act: net.act }), activationForwardBindings({ x: h, y: ws.a0[l][k] }));
+    linearForward(rec, b, blk.lin1, m, ws.a0[l][k], ws.tmp);
+    rec.add(activationForwardProgram({ count: m * H, act: net.act }), activationForwardBindings({ x: ws.tmp, y: ws.a1[l][k] }));
+    linearForward(rec, b, blk.lin2, m, ws.a1[l][k], out, h);
+    h = out;
+  }
+  linearForward(rec, b, layer.output, m, ws.hLast[l], ws.raw[l]);
+}
+
+function condInput(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number, vin: GPUBuffer, vout: GPUBuffer): void {
+  const { net, ws } = b;
+  const l = layer.index;
+  const Di = layer.identity.length;
+  if (layer.inDim === 0) return;
+  const shape = { n: m, P: net.P, F: net.F, identityStart: net.i0[l], identityCount: Di, copy: Di > 0 };
+  rec.add(condInputProgram(shape), condInputBindings({ v: vin, xs: ws.xs ?? undefined, cond: ws.cond[l]!, vOut: vout }, shape));
+}
+
+/**
+ * Forward (data -> noise) over rows [0, m): v_0 = ws.v[0] (standardised theta) and ws.xs must be
+ * filled; leaves z in ws.fwdOut(T - 1) and the summed log|det| in ws.logdet.
+ */
+export function recordForward(rec: PlanRecorder, b: NetBuffers, m: number): void {
+  const { net, ws } = b;
+  for (const layer of net.layout.layers) {
+    const l = layer.index;
+    const vin = ws.fwdIn(l);
+    const vout = ws.fwdOut(l);
+    condInput(rec, b, layer, m, vin, vout);
+    conditionerForward(rec, b, layer, m);
+    const Dt = layer.transformed.length;
+    const rl = { stride: net.P, offset: net.t0[l] };
+    rec.add(splineForwardProgram({ n: m, dims: Dt, spec: net.spline, accumulate: l > 0, input: rl, output: rl }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
+  }
+}
+
+/**
+ * Backward over rows [0, split.nPad) given dL/dz in ws.gvA (zero on padded rows) and dL/dlogdet in
+ * ws.gLd: writes every parameter gradient into b.grad. dL/dtheta is not formed (layer 0 skips its
+ * input gradient).
+ */
+export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit): void {
+  const { net, ws } = b;
+  const m = split.nPad;
+  const H = net.H;
+  let gNext = ws.gvA!;
+  let gCur = ws.gvB!;
+  for (let l = net.T - 1; l >= 0; l--) {
+    const layer = net.layout.layers[l];
+    const Dt = layer.transformed.length;
+    const Di = layer.identity.length;
+    const rl = { stride: net.P, offset: net.t0[l] };
+    rec.add(splineBackwardProgram({ n: m, dims: Dt, spec: net.spline, u: rl, gY: rl, gU: rl }), { 0: ws.v[l], 1: ws.raw[l], 2: gNext, 3: ws.gLd!, 4: gCur, 5: ws.gRaw! });
+    // Output Linear.
+    linearWeightGrad(rec, b, layer.output, split, ws.hLast[l], ws.gRaw!);
+    let gH = ws.gHA!;
+    linearInputGrad(rec, b, layer.output, m, ws.gRaw!, gH);
+    // Residual blocks, last to first.
+    for (let k = layer.blocks.length - 1; k >= 0; k--) {
+      const blk = layer.blocks[k];
+      linearWeightGrad(rec, b, blk.lin2, split, ws.a1[l][k], gH);
+      linearInputGrad(rec, b, blk.lin2, m, gH, ws.G1!);
+      rec.add(activationBackwardProgram({ count: m * H, act: net.act }), activationBackwardBindings({ g: ws.G1!, post: ws.a1[l][k], gx: ws.G2! }));
+      linearWeightGrad(rec, b, blk.lin1, split, ws.a0[l][k], ws.G2!);
+      linearInputGrad(rec, b, blk.lin1, m, ws.G2!, ws.G1!);
+      const gNew = gH === ws.gHA ? ws.gHB! : ws.gHA!;
+      rec.add(activationBackwardProgram({ count: m * H, act: net.act, residual: true }), activationBackwardBindings({ g: ws.G1!, post: ws.a0[l][k], gx: gNew, res: gH }));
+      gH = gNew;
+    }
+    // Input Linear; its input gradient only for the identity columns of layers > 0.
+    linearWeightGrad(rec, b, layer.input, split, ws.cond[l], gH);
+    if (l > 0 && Di > 0) {
+      linearInputGrad(rec, b, layer.input, m, gH, ws.gCond!, Di);
+      const s = { n: m, P: net.P, identityStart: net.i0[l], identityCount: Di };
+      rec.add(scatterAddProgram(s), scatterAddBindings({ gIn: gNext, gc: ws.gCond!, gOut: gCur }));
+    }
+    [gNext, gCur] = [gCur, gNext];
+  }
+}
+
+/** Zeroes rows [n, nPad) of the gradient seeds (padded rows must contribute nothing). */
+export function recordZeroPadSeeds(rec: PlanRecorder, b: NetBuffers, split: RowSplit): void {
+  const { n, nPad } = split;
+  if (nPad === n) return;
+  const P = b.net.P;
+  rec.add(fillProgram({ count: (nPad - n) * P, offset: n * P }), { 2: b.ws.gvA! });
+  rec.add(fillProgram({ count: nPad - n, offset: n }), { 2: b.ws.gLd! });
+}
+
+/**
+ * Inverse (noise -> data) over rows [0, m) of an 'eval' workspace: z in ws.v[0] (kept), ws.xs
+ * filled; leaves thetaStd in the returned buffer and sum_l log|f_l'| (forward sign) in ws.logdet.
+ */
+export function recordInverse(rec: PlanRecorder, b: NetBuffers, m: number): GPUBuffer {
+  const { net, ws } = b;
+  let vin = ws.v[0];
+  for (let k = 0; k < net.T; k++) {
+    const l = net.T - 1 - k;
+    const layer = net.layout.layers[l];
+    const vout = ws.v[1 + (k % 2)];
+    condInput(rec, b, layer, m, vin, vout);
+    conditionerForward(rec, b, layer, m);
+    const rl = { stride: net.P, offset: net.t0[l] };
+    rec.add(splineInverseProgram({ n: m, dims: layer.transformed.length, spec: net.spline, accumulate: k > 0, input: rl, output: rl }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
+    vin = vout;
+  }
+  return vin;
+}

@@ -1,0 +1,696 @@
+/**
+ * `GpuFlowEngine`: the FlowEngine (src/train/engine.ts) of the conditional NSF on WebGPU. The
+ * parameters, their gradient and the Adam moments are flat f32 storage buffers in a 64-element
+ * aligned layout (src/flow/layout.ts), so every tensor binds as a 256-byte aligned sub-range; the
+ * training set lives on the GPU (standardised once, in float64 on the host, then rounded to f32);
+ * a training step is forward -> NLL -> backward -> clip -> Adam without any host round trip, and an
+ * epoch reads ONE loss value back (accumulated on the GPU, kernels/nn/loss.ts).
+ *
+ * Mini-batches: position i of epoch e reads training row rows[perm_e(i)] with perm_e =
+ * src/train/split.ts EpochPermutation(seed, e, n) — the same batches as the CPU engine. The
+ * permutation is evaluated on the GPU (kernels/nn/columns.ts epochOrder, a bit-exact WGSL port of
+ * the 6-round Feistel network: u32 arithmetic only, so no tolerance) into an order buffer, one
+ * dispatch per epoch; each step copies its slice of that buffer into the batch-index buffer
+ * (copyBufferToBuffer) and the gather kernel reads the rows. Host work per epoch is O(1), and the
+ * training rows are uploaded once (re-uploaded only if they change).
+ *
+ * Dispatches: a step's (15 + 14 blocks) per transform + ~7 dispatches (215 for the sbi default,
+ * 593 for 14 transforms) are recorded ONCE per batch size into a DispatchPlan (src/flow/gpu/plan.ts: pipelines, bind groups and uniforms built once)
+ * and replayed; steps are submitted in groups of about 2048 dispatches with at most two groups in
+ * flight. Passes are split at 256 dispatches.
+ *
+ * Sampling: inverse through the stack (spline inverse kernel) for a block of draws in one
+ * submission; the base normals z_p = standardNormal(seed, posterior, d P + p) are generated on the
+ * GPU from the same Philox words as src/flow/rng.ts (f32 arithmetic: agree to ~1e-6). Blocks are
+ * pipelined (the next block is submitted before the previous one is read back).
+ *
+ * Differences from the CPU engine (float64): results agree to f32 rounding, not bit for bit; a
+ * non-finite batch loss does not skip that step's update (the loss is only read at the end of the
+ * epoch; the epoch's mean loss is then non-finite and the trainer restores the best weights), and
+ * `steps` counts every step of the epoch.
+ */
+import { gatherProgram } from '../../kernels/nn/gather.js';
+import { LOSS_SLOT_WORDS, decodeLossSlot, nllFinalizeProgram, nllGroupsFor, nllSamplesProgram } from '../../kernels/nn/loss.js';
+import { baseNormalOffsets, baseNormalsProgram, epochOrderProgram } from '../../kernels/nn/columns.js';
+import {
+  type AdamHyper,
+  MAX_NORM_PARTIALS,
+  OPTIM_STATE_WORDS,
+  OptimWord,
+  type OptimTuning,
+  adamProgram,
+  defaultOptimTuning,
+  isCpuDriver,
+  optimFinalizeProgram,
+  sumSqPartialsProgram,
+} from '../../kernels/nn/optim.js';
+import { createStorageBuffer, readBytes } from '../gpu/buffers.js';
+import { type Gpu, createGpu } from '../gpu/device.js';
+import { withErrorScopes } from '../gpu/errors.js';
+import type { Bindings, ProgramInfo } from '../gpu/kernel.js';
+import type { AdamState } from './adam.js';
+import type { FlowModel } from './flow.js';
+import { type FlowLayout, buildLayout } from './layout.js';
+import { logStdSum } from './standardize.js';
+import type { EngineOptions, EpochSpec, EpochStats, FlowData, FlowEngine, SampleBatch, SampleRequest, StepOptions } from '../train/engine.js';
+import { EpochPermutation, TrainRngPurpose } from '../train/split.js';
+import { type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
+import { DispatchPlan, PlanRecorder } from './gpu/plan.js';
+
+export interface GpuEngineOptions extends EngineOptions {
+  /** Use this device (not destroyed by dispose) instead of creating one from `device`. */
+  gpu?: Gpu;
+  /** Row split of the weight-gradient GEMMs (default by adapter: SPLIT_GPU / SPLIT_CPU_DRIVER). */
+  split?: SplitTuning;
+  /** Rows per evaluation / sampling block (default 65536; the workspace grows to it as needed). */
+  evalBlock?: number;
+}
+
+/** Loss slots in the stats buffer. */
+const SLOT_TRAIN = 0;
+const SLOT_EVAL = 1;
+const N_SLOTS = 4;
+/** Dispatches per submitted command buffer while training (about). */
+const DISPATCHES_PER_SUBMIT = 2048;
+
+interface TrainPlan {
+  plan: DispatchPlan;
+  split: RowSplit;
+  optimItems: number[];
+  hyperKey: string;
+}
+
+function cloneModel(m: FlowModel): FlowModel {
+  return {
+    config: { ...m.config },
+    layout: m.layout,
+    spline: m.spline,
+    params: Float64Array.from(m.params),
+    thetaStd: { mean: Float64Array.from(m.thetaStd.mean), std: Float64Array.from(m.thetaStd.std) },
+    xStd: { mean: Float64Array.from(m.xStd.mean), std: Float64Array.from(m.xStd.std) },
+  };
+}
+
+/** queue.writeBuffer of a typed array (any backing buffer). */
+function write(device: GPUDevice, buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+  device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+}
+
+function sameRows(a: Uint32Array | null, b: Uint32Array): boolean {
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A staging buffer that is mapped for reading once the copies recorded into it have run. */
+class Readback {
+  readonly buffer: GPUBuffer;
+  private used = 0;
+  readonly parts: { offset: number; bytes: number }[] = [];
+
+  constructor(device: GPUDevice, bytes: number) {
+    this.buffer = device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'flow readback' });
+  }
+
+  /** Records a copy of `bytes` from `src`; returns the part index. */
+  copy(enc: GPUCommandEncoder, src: GPUBuffer, bytes: number, srcOffset = 0): number {
+    enc.copyBufferToBuffer(src, srcOffset, this.buffer, this.used, bytes);
+    this.parts.push({ offset: this.used, bytes });
+    this.used += Math.ceil(bytes / 4) * 4;
+    return this.parts.length - 1;
+  }
+
+  async read(): Promise<ArrayBuffer[]> {
+    try {
+      await this.buffer.mapAsync(GPUMapMode.READ);
+      const all = this.buffer.getMappedRange();
+      const out = this.parts.map((p) => all.slice(p.offset, p.offset + p.bytes));
+      this.buffer.unmap();
+      return out;
+    } finally {
+      this.buffer.destroy();
+    }
+  }
+}
+
+export class GpuFlowEngine implements FlowEngine {
+  readonly kind = 'gpu' as const;
+  readonly model: FlowModel;
+  readonly device: GPUDevice;
+  /** The engine's internal (64-aligned) layout; get/setParams convert from/to model.layout. */
+  readonly layout: FlowLayout;
+  readonly net: NetShape;
+  readonly splitTuning: SplitTuning;
+  readonly evalBlock: number;
+  private readonly optimTuning: OptimTuning;
+  private readonly nllGroups: number;
+  private readonly lpConst: number;
+
+  private readonly params: GPUBuffer;
+  private readonly grad: GPUBuffer;
+  private readonly mom1: GPUBuffer;
+  private readonly mom2: GPUBuffer;
+  private readonly optState: GPUBuffer;
+  private readonly normPartials: GPUBuffer;
+  private readonly stats: GPUBuffer;
+  private readonly nllPartials: GPUBuffer;
+
+  private data: { n: number; theta: GPUBuffer; x: GPUBuffer | null } | null = null;
+  private trainRows: { host: Uint32Array; buf: GPUBuffer; order: GPUBuffer } | null = null;
+  private evalRows: { host: Uint32Array; buf: GPUBuffer } | null = null;
+  private ctx: { buf: GPUBuffer; floats: number } | null = null;
+  private trainWs: Workspace | null = null;
+  private evalWs: Workspace | null = null;
+  private readonly trainPlans = new Map<string, TrainPlan>();
+  private readonly evalPlans = new Map<string, { plan: DispatchPlan; items: Record<string, number>; out?: GPUBuffer }>();
+  private disposed = false;
+  /** Dispatches of the last full training step's plan (for benchmarks). */
+  lastStepDispatches = 0;
+
+  private constructor(
+    readonly gpu: Gpu,
+    private readonly ownsGpu: boolean,
+    model: FlowModel,
+    opts: GpuEngineOptions,
+  ) {
+    this.model = cloneModel(model);
+    this.device = gpu.device;
+    const cfg = this.model.config;
+    this.layout = model.layout.alignElements % 64 === 0 ? model.layout : buildLayout(cfg, { alignElements: 64 });
+    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline);
+    const software = gpu.adapter.isSoftware || isCpuDriver(this.device);
+    this.splitTuning = opts.split ?? (software ? SPLIT_CPU_DRIVER : SPLIT_GPU);
+    this.evalBlock = opts.evalBlock ?? 65536;
+    if (!Number.isInteger(this.evalBlock) || this.evalBlock < 1) throw new RangeError(`gpu engine: evalBlock must be a positive integer, got ${this.evalBlock}`);
+    this.optimTuning = defaultOptimTuning(this.device);
+    this.nllGroups = nllGroupsFor(this.device);
+    this.lpConst = logStdSum(this.model.thetaStd);
+    const L = this.layout.size;
+    const buf = (floats: number, label: string) => createStorageBuffer(this.device, floats * 4, label);
+    this.params = buf(L, 'flow params');
+    this.grad = buf(L, 'flow grad');
+    this.mom1 = buf(L, 'adam m');
+    this.mom2 = buf(L, 'adam v');
+    this.optState = buf(OPTIM_STATE_WORDS, 'adam state');
+    this.normPartials = buf(MAX_NORM_PARTIALS, 'clip partials');
+    this.stats = buf(N_SLOTS * LOSS_SLOT_WORDS, 'loss slots');
+    this.nllPartials = buf(Math.max(1, this.nllGroups), 'nll partials');
+    write(this.device, this.params, 0, this.toDevice(this.model.params));
+  }
+
+  /** Creates the engine (and a device from opts.device unless opts.gpu is given). */
+  static async create(model: FlowModel, opts: GpuEngineOptions = {}): Promise<GpuFlowEngine> {
+    const gpu = opts.gpu ?? (await createGpu(opts.device ?? {}));
+    try {
+      return new GpuFlowEngine(gpu, !opts.gpu, model, opts);
+    } catch (e) {
+      if (!opts.gpu) gpu.destroy();
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Parameters and optimiser state
+
+  private toDevice(src: ArrayLike<number>): Float32Array<ArrayBuffer> {
+    const out = new Float32Array(this.layout.size);
+    const from = this.model.layout.tensors;
+    this.layout.tensors.forEach((t, i) => {
+      const s = from[i];
+      for (let k = 0; k < t.size; k++) out[t.offset + k] = src[s.offset + k];
+    });
+    return out;
+  }
+
+  private fromDevice(src: Float32Array): Float64Array {
+    const out = new Float64Array(this.model.layout.size);
+    const from = this.layout.tensors;
+    this.model.layout.tensors.forEach((t, i) => {
+      const s = from[i];
+      for (let k = 0; k < t.size; k++) out[t.offset + k] = src[s.offset + k];
+    });
+    return out;
+  }
+
+  private async readF32(b: GPUBuffer, floats: number): Promise<Float32Array> {
+    return new Float32Array(await readBytes(this.device, b, 0, floats * 4));
+  }
+
+  async getParams(): Promise<Float64Array> {
+    return this.fromDevice(await this.readF32(this.params, this.layout.size));
+  }
+
+  async setParams(params: ArrayLike<number>): Promise<void> {
+    if (params.length !== this.model.layout.size) throw new RangeError(`setParams: ${params.length} values, the layout has ${this.model.layout.size}`);
+    write(this.device, this.params, 0, this.toDevice(params));
+  }
+
+  /** The last computed gradient (of the last training step, before clipping), model layout. */
+  async getGradient(): Promise<Float64Array> {
+    return this.fromDevice(await this.readF32(this.grad, this.layout.size));
+  }
+
+  async getOptimizerState(): Promise<AdamState> {
+    const [m, v, st] = await Promise.all([this.readF32(this.mom1, this.layout.size), this.readF32(this.mom2, this.layout.size), readBytes(this.device, this.optState, 0, OPTIM_STATE_WORDS * 4)]);
+    return { step: new Uint32Array(st)[OptimWord.step], m: this.fromDevice(m), v: this.fromDevice(v) };
+  }
+
+  async setOptimizerState(s: AdamState): Promise<void> {
+    const L = this.model.layout.size;
+    if (s.m.length !== L || s.v.length !== L) throw new RangeError(`setOptimizerState: moments of length ${s.m.length}/${s.v.length}, the layout has ${L}`);
+    if (!Number.isInteger(s.step) || s.step < 0 || s.step > 0xffffffff) throw new RangeError(`setOptimizerState: step must be a u32, got ${s.step}`);
+    write(this.device, this.mom1, 0, this.toDevice(s.m));
+    write(this.device, this.mom2, 0, this.toDevice(s.v));
+    const st = new Uint32Array(OPTIM_STATE_WORDS);
+    st[OptimWord.step] = s.step;
+    write(this.device, this.optState, 0, st);
+  }
+
+  async resetOptimizer(): Promise<void> {
+    const z = new Float32Array(this.layout.size);
+    write(this.device, this.mom1, 0, z);
+    write(this.device, this.mom2, 0, z);
+    write(this.device, this.optState, 0, new Uint32Array(OPTIM_STATE_WORDS));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Data
+
+  private standardized(a: ArrayLike<number>, mean: Float64Array, std: Float64Array, rows: number, from = 0): Float32Array<ArrayBuffer> {
+    const d = mean.length;
+    const out = new Float32Array(rows * d);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) out[r * d + j] = (a[(from + r) * d + j] - mean[j]) / std[j];
+    return out;
+  }
+
+  private checkBindable(what: string, bytes: number): void {
+    const max = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (bytes > max) throw new RangeError(`gpu engine: ${what} needs ${bytes} bytes, more than the device's storage binding limit ${max}`);
+  }
+
+  async setData(data: FlowData): Promise<void> {
+    const { thetaDim: P, contextDim: F } = this.model.config;
+    if (data.theta.length !== data.n * P) throw new RangeError(`setData: theta has ${data.theta.length} values, expected ${data.n} x ${P}`);
+    if (data.x.length !== data.n * F) throw new RangeError(`setData: x has ${data.x.length} values, expected ${data.n} x ${F}`);
+    this.checkBindable('the training set (theta)', data.n * P * 4);
+    this.checkBindable('the training set (x)', data.n * F * 4);
+    this.dropData();
+    const up = (a: Float32Array<ArrayBuffer>, label: string) => {
+      const b = createStorageBuffer(this.device, a.byteLength, label);
+      write(this.device, b, 0, a);
+      return b;
+    };
+    const theta = up(this.standardized(data.theta, this.model.thetaStd.mean, this.model.thetaStd.std, data.n), 'flow data theta');
+    const x = F > 0 ? up(this.standardized(data.x, this.model.xStd.mean, this.model.xStd.std, data.n), 'flow data x') : null;
+    this.data = { n: data.n, theta, x };
+  }
+
+  private dropData(): void {
+    if (this.data) {
+      this.data.theta.destroy();
+      this.data.x?.destroy();
+      this.data = null;
+    }
+    // Plans that gather from the data bind its buffers.
+    for (const p of this.trainPlans.values()) p.plan.destroy();
+    this.trainPlans.clear();
+    for (const [k, p] of this.evalPlans) {
+      if (k.startsWith('eval:')) {
+        p.plan.destroy();
+        this.evalPlans.delete(k);
+      }
+    }
+  }
+
+  private requireData(rows: Uint32Array): { n: number; theta: GPUBuffer; x: GPUBuffer | null } {
+    const d = this.data;
+    if (!d) throw new Error('engine: no data (call setData first)');
+    for (let i = 0; i < rows.length; i++) if (rows[i] >= d.n) throw new RangeError(`engine: row ${rows[i]} outside the dataset (${d.n} rows)`);
+    return d;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Workspaces and plans
+
+  private trainWorkspace(nPad: number): Workspace {
+    if (this.trainWs && this.trainWs.cap >= nPad) return this.trainWs;
+    this.trainWs?.destroy();
+    for (const p of this.trainPlans.values()) p.plan.destroy();
+    this.trainPlans.clear();
+    this.trainWs = new Workspace(this.device, this.net, nPad, 'train', this.splitTuning.maxSplits);
+    return this.trainWs;
+  }
+
+  /** The evaluation workspace, grown (by powers of two, up to evalBlock rows) to hold `rows` rows of a block. */
+  private ensureEvalWorkspace(rows: number): void {
+    const need = Math.min(this.evalBlock, Math.max(rows, 1));
+    if (this.evalWs && this.evalWs.cap >= need) return;
+    const cap = Math.min(this.evalBlock, Math.max(1024, 2 ** Math.ceil(Math.log2(need))));
+    this.evalWs?.destroy();
+    for (const p of this.evalPlans.values()) p.plan.destroy();
+    this.evalPlans.clear();
+    this.evalWs = new Workspace(this.device, this.net, cap, 'eval');
+  }
+
+  private evalWorkspace(): Workspace {
+    if (!this.evalWs) throw new Error('gpu engine: no evaluation workspace (internal error)');
+    return this.evalWs;
+  }
+
+  private hyperOf(o: StepOptions): AdamHyper {
+    const wd = o.weightDecay ?? 0;
+    return {
+      lr: o.lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: wd,
+      decoupled: !!o.decoupled && wd > 0,
+      maxNorm: o.clipNorm && o.clipNorm > 0 ? o.clipNorm : null,
+    };
+  }
+
+  private optimPrograms(h: AdamHyper): { program: ProgramInfo; bindings: Bindings }[] {
+    const n = this.layout.size;
+    const progs: { program: ProgramInfo; bindings: Bindings }[] = [];
+    if (h.maxNorm) progs.push({ program: sumSqPartialsProgram(n, h, this.optimTuning), bindings: { 1: this.grad, 5: this.normPartials } });
+    progs.push({ program: optimFinalizeProgram(n, h, this.optimTuning), bindings: h.maxNorm ? { 4: this.optState, 5: this.normPartials } : { 4: this.optState } });
+    progs.push({ program: adamProgram(n, h, this.optimTuning), bindings: { 0: this.params, 1: this.grad, 2: this.mom1, 3: this.mom2, 4: this.optState } });
+    return progs;
+  }
+
+  /** The replayable plan of one training step on n rows (batch indices in ws.idx). */
+  private async trainPlan(n: number, o: StepOptions): Promise<TrainPlan> {
+    const split = rowSplit(n, this.splitTuning);
+    const ws = this.trainWorkspace(split.nPad);
+    const h = this.hyperOf(o);
+    const key = `${n}|${!!h.maxNorm}|${!!h.decoupled}`;
+    const hyperKey = JSON.stringify(h);
+    let tp = this.trainPlans.get(key);
+    if (!tp) {
+      const d = this.data!;
+      const { P, F } = this.net;
+      const b: NetBuffers = { net: this.net, params: this.params, grad: this.grad, ws };
+      const rec = new PlanRecorder();
+      rec.add(gatherProgram({ rows: n, cols: P, index: { kind: 'buffer' } }), { 0: d.theta, 1: ws.idx, 2: ws.v[0] });
+      if (F > 0) rec.add(gatherProgram({ rows: n, cols: F, index: { kind: 'buffer' } }), { 0: d.x!, 1: ws.idx, 2: ws.xs! });
+      recordForward(rec, b, split.nPad);
+      const nll = { n, p: P, logStdSum: this.lpConst, seeds: 'separate' as const, lossSlot: SLOT_TRAIN, maxGroups: this.nllGroups };
+      rec.add(nllSamplesProgram(nll), { 0: ws.v[this.net.T], 1: ws.logdet, 2: ws.logProb, 3: ws.gvA!, 4: ws.gLd!, 5: this.nllPartials });
+      rec.add(nllFinalizeProgram(nll), { 5: this.nllPartials, 6: this.stats });
+      recordZeroPadSeeds(rec, b, split);
+      recordBackward(rec, b, split);
+      const optimItems = this.optimPrograms(h).map((p) => rec.add(p.program, p.bindings));
+      const plan = await rec.build(this.device, `flow train step (n=${n})`);
+      tp = { plan, split, optimItems, hyperKey };
+      this.trainPlans.set(key, tp);
+    } else if (tp.hyperKey !== hyperKey) {
+      this.optimPrograms(h).forEach((p, i) => tp!.plan.rewrite(tp!.optimItems[i], p.program));
+      tp.hyperKey = hyperKey;
+    }
+    return tp;
+  }
+
+  private resetSlot(slot: number): void {
+    write(this.device, this.stats, slot * LOSS_SLOT_WORDS * 4, new Uint32Array(LOSS_SLOT_WORDS));
+  }
+
+  private async readSlot(slot: number): Promise<{ sum: number; count: number }> {
+    const s = decodeLossSlot(await readBytes(this.device, this.stats, slot * LOSS_SLOT_WORDS * 4, LOSS_SLOT_WORDS * 4));
+    return { sum: s.sum, count: s.count };
+  }
+
+  /** Per-kernel wall-clock profile of one training step on `batchSize` rows 0.. of the data (tuning aid). */
+  async profileTrainStep(batchSize: number, opts: StepOptions, repeats = 1): Promise<{ name: string; count: number; ms: number }[]> {
+    const rows = Uint32Array.from({ length: batchSize }, (_, i) => i);
+    this.requireData(rows);
+    const tp = await this.trainPlan(batchSize, opts);
+    write(this.device, this.trainWs!.idx, 0, rows);
+    return tp.plan.profile(repeats);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Training
+
+  async trainStep(rows: Uint32Array, opts: StepOptions): Promise<number> {
+    if (rows.length === 0) throw new RangeError('trainStep: empty batch');
+    this.requireData(rows);
+    return withErrorScopes(this.device, 'flow train step', async () => {
+      const tp = await this.trainPlan(rows.length, opts);
+      write(this.device, this.trainWs!.idx, 0, rows);
+      this.resetSlot(SLOT_TRAIN);
+      tp.plan.submit();
+      const s = await this.readSlot(SLOT_TRAIN);
+      return s.sum / s.count;
+    });
+  }
+
+  private uploadTrainRows(rows: Uint32Array): { buf: GPUBuffer; order: GPUBuffer } {
+    if (this.trainRows && sameRows(this.trainRows.host, rows)) return this.trainRows;
+    if (this.trainRows) {
+      this.trainRows.buf.destroy();
+      this.trainRows.order.destroy();
+    }
+    const buf = createStorageBuffer(this.device, rows.byteLength, 'flow train rows');
+    write(this.device, buf, 0, rows);
+    const order = createStorageBuffer(this.device, rows.byteLength, 'flow epoch order');
+    this.trainRows = { host: rows.slice(), buf, order };
+    return this.trainRows;
+  }
+
+  async trainEpoch(spec: EpochSpec): Promise<EpochStats> {
+    if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1) throw new RangeError(`trainEpoch: batchSize must be a positive integer, got ${spec.batchSize}`);
+    const N = spec.rows.length;
+    if (N === 0) throw new RangeError('trainEpoch: no training rows');
+    this.requireData(spec.rows);
+    const B = Math.min(spec.batchSize, N);
+    return withErrorScopes(this.device, `flow train epoch ${spec.epoch}`, async () => {
+      const rem = N % B;
+      // Size the workspace for both batch sizes first (growing it drops the plans built on it).
+      const ws = this.trainWorkspace(Math.max(rowSplit(B, this.splitTuning).nPad, rem ? rowSplit(rem, this.splitTuning).nPad : 0));
+      const fullPlan = (await this.trainPlan(B, spec)).plan;
+      const lastPlan = rem ? (await this.trainPlan(rem, spec)).plan : null;
+      this.lastStepDispatches = fullPlan.length;
+      const { buf, order } = this.uploadTrainRows(spec.rows);
+      const perm = new EpochPermutation(spec.seed, spec.epoch, N);
+      const orderPlan = await DispatchPlan.build(this.device, [{ program: epochOrderProgram(perm), bindings: { 0: buf, 4: order } }], 'flow epoch order');
+      try {
+        this.resetSlot(SLOT_TRAIN);
+        const steps = Math.ceil(N / B);
+        const perSubmit = Math.max(1, Math.floor(DISPATCHES_PER_SUBMIT / fullPlan.length));
+        let prev: Promise<void> | null = null;
+        let enc = this.device.createCommandEncoder({ label: 'flow epoch' });
+        orderPlan.encode(enc);
+        for (let k = 0; k < steps; k++) {
+          const s = k * B;
+          const nk = Math.min(B, N - s);
+          enc.copyBufferToBuffer(order, s * 4, ws.idx, 0, nk * 4);
+          (nk === B ? fullPlan : lastPlan!).encode(enc);
+          if ((k + 1) % perSubmit === 0 || k === steps - 1) {
+            this.device.queue.submit([enc.finish()]);
+            const done = this.device.queue.onSubmittedWorkDone();
+            if (prev) await prev;
+            prev = done;
+            if (k < steps - 1) enc = this.device.createCommandEncoder({ label: 'flow epoch' });
+          }
+        }
+        const s = await this.readSlot(SLOT_TRAIN);
+        return { meanLoss: s.sum / N, steps, samples: N };
+      } finally {
+        orderPlan.destroy();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Evaluation and sampling
+
+  private async evalPlan(kind: 'eval' | 'lp' | 'sample', m: number, seed = 0) {
+    const ws = this.evalWorkspace();
+    const key = `${kind}:${m}`;
+    let e = this.evalPlans.get(key);
+    if (e && kind === 'sample') e.plan.rewrite(e.items.normals, baseNormalsProgram({ m, P: this.net.P, seed, purpose: TrainRngPurpose.posterior }));
+    if (e) return e;
+    const { P, F, T } = this.net;
+    const b: NetBuffers = { net: this.net, params: this.params, ws };
+    const rec = new PlanRecorder();
+    const items: Record<string, number> = {};
+    let out: GPUBuffer | undefined;
+    if (kind === 'sample') {
+      items.normals = rec.add(baseNormalsProgram({ m, P, seed, purpose: TrainRngPurpose.posterior }), { 0: ws.bases!, 2: ws.v[0] });
+      if (F > 0) rec.add(gatherProgram({ rows: m, cols: F, index: { kind: 'buffer' } }), { 0: this.ctx!.buf, 1: ws.idx, 2: ws.xs! });
+      out = recordInverse(rec, b, m);
+      rec.add(nllSamplesProgram({ n: m, p: P, logStdSum: this.lpConst, seeds: 'none', maxGroups: this.nllGroups }), { 0: ws.v[0], 1: ws.logdet, 2: ws.logProb });
+    } else {
+      if (kind === 'eval') {
+        const d = this.data!;
+        rec.add(gatherProgram({ rows: m, cols: P, index: { kind: 'buffer' } }), { 0: d.theta, 1: ws.idx, 2: ws.v[0] });
+        if (F > 0) rec.add(gatherProgram({ rows: m, cols: F, index: { kind: 'buffer' } }), { 0: d.x!, 1: ws.idx, 2: ws.xs! });
+      }
+      recordForward(rec, b, m);
+      const nll = { n: m, p: P, logStdSum: this.lpConst, seeds: 'none' as const, lossSlot: kind === 'eval' ? SLOT_EVAL : undefined, maxGroups: this.nllGroups };
+      const nb: Bindings = { 0: ws.fwdOut(T - 1), 1: ws.logdet, 2: ws.logProb };
+      if (kind === 'eval') nb[5] = this.nllPartials;
+      rec.add(nllSamplesProgram(nll), nb);
+      if (kind === 'eval') rec.add(nllFinalizeProgram(nll), { 5: this.nllPartials, 6: this.stats });
+    }
+    const plan = await rec.build(this.device, `flow ${kind} (m=${m})`);
+    e = { plan, items, out };
+    if (this.evalPlans.size >= 12) {
+      // Keep the cache small: drop the oldest plan with a different key.
+      const [k0, p0] = this.evalPlans.entries().next().value!;
+      p0.plan.destroy();
+      this.evalPlans.delete(k0);
+    }
+    this.evalPlans.set(key, e);
+    return e;
+  }
+
+  async evalLoss(rows: Uint32Array): Promise<number> {
+    if (rows.length === 0) throw new RangeError('evalLoss: no rows');
+    this.requireData(rows);
+    return withErrorScopes(this.device, 'flow evalLoss', async () => {
+      this.ensureEvalWorkspace(rows.length);
+      const ws = this.evalWorkspace();
+      if (!sameRows(this.evalRows?.host ?? null, rows)) {
+        this.evalRows?.buf.destroy();
+        const buf = createStorageBuffer(this.device, rows.byteLength, 'flow eval rows');
+        write(this.device, buf, 0, rows);
+        this.evalRows = { host: rows.slice(), buf };
+      }
+      const src = this.evalRows!.buf;
+      this.resetSlot(SLOT_EVAL);
+      const blk = this.evalBlock;
+      for (let s = 0; s < rows.length; s += blk) {
+        const m = Math.min(blk, rows.length - s);
+        const { plan } = await this.evalPlan('eval', m);
+        const enc = this.device.createCommandEncoder({ label: 'flow evalLoss' });
+        enc.copyBufferToBuffer(src, s * 4, ws.idx, 0, m * 4);
+        plan.encode(enc);
+        this.device.queue.submit([enc.finish()]);
+      }
+      const r = await this.readSlot(SLOT_EVAL);
+      return r.sum / rows.length;
+    });
+  }
+
+  /** Runs blocks with at most two in flight; `prepare` writes a block's inputs, `finish` reads its outputs. */
+  private async pipelined(total: number, run: (s: number, m: number) => Promise<Readback>, finish: (s: number, m: number, parts: ArrayBuffer[]) => void): Promise<void> {
+    const blk = this.evalBlock;
+    let pending: { s: number; m: number; rb: Promise<ArrayBuffer[]> } | null = null;
+    for (let s = 0; s < total; s += blk) {
+      const m = Math.min(blk, total - s);
+      const rb = await run(s, m);
+      const cur = { s, m, rb: rb.read() };
+      if (pending) finish(pending.s, pending.m, await pending.rb);
+      pending = cur;
+    }
+    if (pending) finish(pending.s, pending.m, await pending.rb);
+  }
+
+  async logProb(theta: ArrayLike<number>, x: ArrayLike<number>, n: number): Promise<Float64Array> {
+    const { P, F } = this.net;
+    if (theta.length !== n * P) throw new RangeError(`logProb: theta has ${theta.length} values, expected ${n} x ${P}`);
+    if (x.length !== n * F) throw new RangeError(`logProb: x has ${x.length} values, expected ${n} x ${F}`);
+    const out = new Float64Array(n);
+    if (n === 0) return out;
+    this.ensureEvalWorkspace(n);
+    await withErrorScopes(this.device, 'flow logProb', () =>
+      this.pipelined(
+        n,
+        async (s, m) => {
+          const ws = this.evalWorkspace();
+          const { plan } = await this.evalPlan('lp', m);
+          write(this.device, ws.v[0], 0, this.standardized(theta, this.model.thetaStd.mean, this.model.thetaStd.std, m, s));
+          if (F > 0) write(this.device, ws.xs!, 0, this.standardized(x, this.model.xStd.mean, this.model.xStd.std, m, s));
+          const enc = this.device.createCommandEncoder({ label: 'flow logProb' });
+          plan.encode(enc);
+          const rb = new Readback(this.device, m * 4);
+          rb.copy(enc, ws.logProb, m * 4);
+          this.device.queue.submit([enc.finish()]);
+          return rb;
+        },
+        (s, m, [lp]) => out.set(new Float32Array(lp, 0, m), s),
+      ),
+    );
+    return out;
+  }
+
+  async sample(req: SampleRequest): Promise<SampleBatch> {
+    const { P, F } = this.net;
+    const m = req.ctxIndex.length;
+    if (req.drawIndex.length !== m) throw new RangeError(`sample: ${m} context indices but ${req.drawIndex.length} draw indices`);
+    if (req.x.length !== req.nCtx * F) throw new RangeError(`sample: x has ${req.x.length} values, expected ${req.nCtx} x ${F}`);
+    for (let i = 0; i < m; i++) if (req.ctxIndex[i] >= req.nCtx) throw new RangeError(`sample: context index ${req.ctxIndex[i]} outside [0, ${req.nCtx})`);
+    if (!Number.isSafeInteger(req.seed) || req.seed < 0) throw new RangeError(`sample: seed must be a non-negative safe integer, got ${req.seed}`);
+    const theta = new Float64Array(m * P);
+    const lp = new Float64Array(m);
+    if (m === 0) return { theta, logProb: lp };
+    const bases = baseNormalOffsets(req.drawIndex, P);
+    await withErrorScopes(this.device, 'flow sample', async () => {
+      this.ensureEvalWorkspace(m);
+      if (F > 0) this.uploadContexts(req.x, req.nCtx);
+      const { mean, std } = this.model.thetaStd;
+      await this.pipelined(
+        m,
+        async (s, mb) => {
+          const ws = this.evalWorkspace();
+          const e = await this.evalPlan('sample', mb, req.seed);
+          write(this.device, ws.idx, 0, req.ctxIndex.subarray(s, s + mb));
+          write(this.device, ws.bases!, 0, bases.subarray(2 * s, 2 * (s + mb)));
+          const enc = this.device.createCommandEncoder({ label: 'flow sample' });
+          e.plan.encode(enc);
+          const rb = new Readback(this.device, mb * (P + 1) * 4);
+          rb.copy(enc, e.out!, mb * P * 4);
+          rb.copy(enc, ws.logProb, mb * 4);
+          this.device.queue.submit([enc.finish()]);
+          return rb;
+        },
+        (s, mb, [t, l]) => {
+          const t32 = new Float32Array(t, 0, mb * P);
+          for (let i = 0; i < mb * P; i++) theta[s * P + i] = t32[i] * std[i % P] + mean[i % P];
+          lp.set(new Float32Array(l, 0, mb), s);
+        },
+      );
+    });
+    return { theta, logProb: lp };
+  }
+
+  private uploadContexts(x: ArrayLike<number>, nCtx: number): void {
+    const { F } = this.net;
+    const floats = nCtx * F;
+    this.checkBindable('the sampling contexts', floats * 4);
+    if (!this.ctx || this.ctx.floats < floats) {
+      this.ctx?.buf.destroy();
+      this.ctx = { buf: createStorageBuffer(this.device, Math.max(floats, 1024) * 4, 'flow contexts'), floats: Math.max(floats, 1024) };
+      for (const [k, p] of this.evalPlans) {
+        if (k.startsWith('sample:')) {
+          p.plan.destroy();
+          this.evalPlans.delete(k);
+        }
+      }
+    }
+    write(this.device, this.ctx.buf, 0, this.standardized(x, this.model.xStd.mean, this.model.xStd.std, nCtx));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+    } catch {
+      // a lost device has nothing left to wait for
+    }
+    this.dropData();
+    for (const p of this.evalPlans.values()) p.plan.destroy();
+    this.evalPlans.clear();
+    this.trainWs?.destroy();
+    this.evalWs?.destroy();
+    this.trainRows?.buf.destroy();
+    this.trainRows?.order.destroy();
+    this.evalRows?.buf.destroy();
+    this.ctx?.buf.destroy();
+    for (const b of [this.params, this.grad, this.mom1, this.mom2, this.optState, this.normPartials, this.stats, this.nllPartials]) b.destroy();
+    if (this.ownsGpu) this.gpu.destroy();
+  }
+}
