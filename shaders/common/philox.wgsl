@@ -75,23 +75,25 @@ fn philox_uniform(s: ptr<function, Philox>) -> f32 {
 // t = 1 - u is exact (u lies on the 2^-24 grid) and -ln(1 - t) = 2 atanh(s), s = t / (2 - t) <= 1/3,
 // summed to s^19 (truncation < 2e-10 relative). Below 0.5 the f32 log is accurate to 3 ulp.
 fn philox_neg_log(u: f32) -> f32 {
-  if (u > 0.5) {
-    let t = 1.0 - u;
-    let q = t / (2.0 - t);
-    let q2 = q * q;
-    var p = 1.0 / 19.0;
-    p = 1.0 / 17.0 + q2 * p;
-    p = 1.0 / 15.0 + q2 * p;
-    p = 1.0 / 13.0 + q2 * p;
-    p = 1.0 / 11.0 + q2 * p;
-    p = 1.0 / 9.0 + q2 * p;
-    p = 1.0 / 7.0 + q2 * p;
-    p = 0.2 + q2 * p;
-    p = 1.0 / 3.0 + q2 * p;
-    p = 1.0 + q2 * p;
-    return 2.0 * q * p;
-  }
+  if (u > 0.5) { return neg_log1m_series(1.0 - u); }
   return -log(u);
+}
+
+// -ln(1 - t) for t in [0, 1/2] = 2 atanh(s), s = t / (2 - t) <= 1/3, summed to s^19.
+fn neg_log1m_series(t: f32) -> f32 {
+  let q = t / (2.0 - t);
+  let q2 = q * q;
+  var p = 1.0 / 19.0;
+  p = 1.0 / 17.0 + q2 * p;
+  p = 1.0 / 15.0 + q2 * p;
+  p = 1.0 / 13.0 + q2 * p;
+  p = 1.0 / 11.0 + q2 * p;
+  p = 1.0 / 9.0 + q2 * p;
+  p = 1.0 / 7.0 + q2 * p;
+  p = 0.2 + q2 * p;
+  p = 1.0 / 3.0 + q2 * p;
+  p = 1.0 + q2 * p;
+  return 2.0 * q * p;
 }
 
 // Box-Muller from two words: -sqrt(-2 ln u1) cos(pi (2 u2 - 1)) (= r cos(2 pi u2), argument in (-pi, pi)).

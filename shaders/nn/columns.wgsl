@@ -182,21 +182,7 @@ const PI_F: f32 = 3.14159265358979;
 // -ln(1 - a) for a in [0, 1): the series 2 atanh(a / (2 - a)) below 1/2 (WGSL's log is only
 // absolutely accurate near 1), log of the exactly formed u1 = 1 - a above.
 fn neg_log1m(a: f32, u1: f32) -> f32 {
-  if (a < 0.5) {
-    let q = a / (2.0 - a);
-    let q2 = q * q;
-    var p = 1.0 / 19.0;
-    p = 1.0 / 17.0 + q2 * p;
-    p = 1.0 / 15.0 + q2 * p;
-    p = 1.0 / 13.0 + q2 * p;
-    p = 1.0 / 11.0 + q2 * p;
-    p = 1.0 / 9.0 + q2 * p;
-    p = 1.0 / 7.0 + q2 * p;
-    p = 0.2 + q2 * p;
-    p = 1.0 / 3.0 + q2 * p;
-    p = 1.0 + q2 * p;
-    return 2.0 * q * p;
-  }
+  if (a < 0.5) { return neg_log1m_series(a); }
   return -log(u1);
 }
 
