@@ -72,6 +72,38 @@ export interface TrainLibraryOptions {
   onLog?: (message: string) => void;
   /** Called with the library once read (e.g. to print its size). */
   onLibrary?: (lib: Library) => void;
+  /**
+   * Which columns the flow learns (theta) and sees (x). Names come from the library's `theta` and
+   * `derived` datasets (for theta) or `x` and `theta` (for x), so redshift can be a known feature
+   * (Model 1) or a parameter (Model 2). `log10:<name>` takes log10(max(value, 1e-6)) (for derived
+   * masses and SFRs that span many decades; the floor keeps quenched SFRs finite). Default: theta, x.
+   */
+  columns?: { theta?: string[]; x?: string[] };
+}
+
+const LOG_FLOOR = 1e-6;
+
+/** Picks named columns from row-major datasets (first match wins), with the `log10:` transform. */
+export function selectColumns(
+  sources: { name: string; data: Float32Array; names: string[] }[],
+  wanted: string[],
+  rows: number,
+  what: string,
+): { data: Float32Array; names: string[] } {
+  const out = new Float32Array(rows * wanted.length);
+  wanted.forEach((spec, j) => {
+    const log = spec.startsWith('log10:');
+    const name = log ? spec.slice(6) : spec;
+    const src = sources.find((s) => s.names.includes(name));
+    if (!src) throw new Error(`${what} column "${name}" is in none of ${sources.map((s) => `${s.name} (${s.names.join(', ')})`).join('; ')}`);
+    const k = src.names.indexOf(name);
+    const w = src.names.length;
+    for (let r = 0; r < rows; r++) {
+      const v = src.data[r * w + k];
+      out[r * wanted.length + j] = log ? Math.log10(Math.max(v, LOG_FLOOR)) : v;
+    }
+  });
+  return { data: out, names: wanted.map((s) => (s.startsWith('log10:') ? `log10_${s.slice(6)}` : s)) };
 }
 
 /** Trains a flow on a library and writes the model folder; returns its config.json and the run. */
@@ -88,12 +120,18 @@ export async function trainFromLibrary(o: TrainLibraryOptions): Promise<{ config
   if (hasModel && !hasCk && !o.overwrite) throw new Error(`${o.out} already holds a trained model (${MODEL_CONFIG_FILE}); pass --overwrite to replace it, or choose another --out`);
   if (o.overwrite) await store.remove();
 
-  const lib = await readLibrary(o.library, { optional: [], requireFinite: true });
+  const wantsDerived = [...(o.columns?.theta ?? []), ...(o.columns?.x ?? [])].length > 0;
+  const lib = await readLibrary(o.library, { optional: wantsDerived ? ['derived'] : [], requireFinite: true });
   o.onLibrary?.(lib);
-  const parameters = parameterInfoFromLibrary(lib.attrs, lib.thetaNames, lib.theta, lib.rows);
-  const context: ContextFeature[] = lib.xNames.map((name) => ({ name }));
+  const thetaSources = [{ name: 'theta', data: lib.theta, names: lib.thetaNames }];
+  if (lib.derived) thetaSources.push({ name: 'derived', data: lib.derived, names: lib.datasets.derived?.columns ?? [] });
+  const xSources = [{ name: 'x', data: lib.x, names: lib.xNames }, { name: 'theta', data: lib.theta, names: lib.thetaNames }];
+  const th = o.columns?.theta ? selectColumns(thetaSources, o.columns.theta, lib.rows, 'theta') : { data: lib.theta, names: lib.thetaNames };
+  const xs = o.columns?.x ? selectColumns(xSources, o.columns.x, lib.rows, 'x') : { data: lib.x, names: lib.xNames };
+  const parameters = parameterInfoFromLibrary(lib.attrs, th.names, th.data, lib.rows);
+  const context: ContextFeature[] = xs.names.map((name) => ({ name }));
   const result = await trainFlow({
-    data: { theta: lib.theta, x: lib.x, n: lib.rows },
+    data: { theta: th.data, x: xs.data, n: lib.rows },
     flow: o.flow,
     options: o.options,
     engine: o.engine,

@@ -35,6 +35,8 @@ interface TrainCliOptions {
   valFraction?: number;
   schedule?: string;
   weightsDtype: string;
+  thetaColumns?: string[];
+  xColumns?: string[];
   quiet?: boolean;
 }
 
@@ -145,6 +147,8 @@ export function registerTrain(program: Command): void {
     .option('--overwrite', 'replace a trained model or discard a checkpoint in --out')
     .option('--weights-dtype <t>', 'f32 or f64 weights', 'f32')
     .option('--quiet', 'no per-epoch lines')
+    .option('--theta-columns <list>', 'parameters to learn, from the library\'s theta and derived datasets (comma-separated; log10:<name> for a log); default: theta', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--x-columns <list>', 'features to condition on, from x and theta (e.g. add redshift as a known feature); default: x', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .action(async (o: TrainCliOptions, cmd: Command) => {
       const engine = parseEngineKind(o.engine);
       const dtype = o.weightsDtype.toUpperCase();
@@ -176,6 +180,7 @@ export function registerTrain(program: Command): void {
         resume: o.resume,
         overwrite: o.overwrite,
         dtype,
+        columns: { theta: o.thetaColumns, x: o.xColumns },
         onLog: (m) => err(`train: ${m}`),
         onLibrary: (lib) => {
           if (!o.quiet) err(`train: ${lib.file}: ${lib.rows} rows, ${lib.thetaNames.length} parameters (${lib.thetaNames.join(', ')}), ${lib.xNames.length} features; engine ${engine}`);
