@@ -10,6 +10,7 @@ import { registerPhotometry } from './commands/photometry.js';
 import { registerSample } from './commands/sample.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerTrain } from './commands/train.js';
+import { registerValidate } from './commands/validate.js';
 
 export function buildProgram(): Command {
   const program = new Command('synference')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerSimulate(program);
   registerTrain(program);
   registerSample(program);
+  registerValidate(program);
   return program;
 }
 

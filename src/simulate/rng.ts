@@ -54,6 +54,10 @@ export const RngPurpose = {
   shuffle: 0x20,
   /** Posterior sampling base normals (src/infer): index = drawIndex * P + p. */
   posterior: 0x21,
+  /** Validation TARP reference points (src/validate): index = object * P + p. */
+  tarpReference: 0x30,
+  /** Validation rank tie-breaking (src/validate): index = object * P + p. */
+  rankTies: 0x31,
 } as const;
 
 /** Philox calls per sub-stream (the block part of the fourth counter word). */
