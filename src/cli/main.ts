@@ -7,6 +7,7 @@ import { registerBench } from './commands/bench.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
 import { registerGrid } from './commands/grid.js';
 import { registerPhotometry } from './commands/photometry.js';
+import { registerRun } from './commands/run.js';
 import { registerSample } from './commands/sample.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerTrain } from './commands/train.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerSample(program);
   registerValidate(program);
+  registerRun(program);
   return program;
 }
 

@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { withGpu } from '../../gpu/device.js';
+import { runEndToEnd } from '../../pipeline/endToEnd.js';
+import { deviceOptions, positiveInt } from '../common.js';
+
+interface RunOptions {
+  out?: string;
+  n?: number;
+  nTest?: number;
+  trainSeconds?: number;
+  validateN?: number;
+  samples?: number;
+  seed?: number;
+  dataDir?: string;
+  config?: string;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('the main job (npm start): grid -> simulate -> train models 1 and 2 -> validate -> metrics.json + report, sized to finish in ~15 min on a 2-core software GPU')
+    .option('--out <dir>', 'run folder (default out/run-<time>)')
+    .option('--n <n>', 'training-library size (default 100000)', positiveInt('--n'))
+    .option('--n-test <n>', 'held-out library size (default 10000)', positiveInt('--n-test'))
+    .option('--train-seconds <s>', 'training time per model (default 200)', positiveInt('--train-seconds'))
+    .option('--validate-n <n>', 'held-out objects validated per model (default 1000)', positiveInt('--validate-n'))
+    .option('--samples <m>', 'posterior samples per object (default 500)', positiveInt('--samples'))
+    .option('--seed <n>', 'seed (default 20251126)', positiveInt('--seed'))
+    .option('--data-dir <dir>', 'data directory (default ../shared/data or $SYNFERENCE_DATA_DIR)')
+    .option('--config <file>', 'simulation config (default examples/reference-study.yaml)')
+    .action(async (o: RunOptions, cmd: Command) => {
+      await withGpu(deviceOptions(cmd), (gpu) =>
+        runEndToEnd({ gpu, out: o.out, n: o.n, nTest: o.nTest, trainSeconds: o.trainSeconds, validateN: o.validateN, samples: o.samples, seed: o.seed, dataDir: o.dataDir, config: o.config }),
+      );
+    });
+}
