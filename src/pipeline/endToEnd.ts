@@ -21,6 +21,7 @@ import { simulateLibrary } from '../simulate/simulate.js';
 import { selectColumns, trainFromLibrary } from '../train/library.js';
 import type { EngineOptions } from '../train/engine.js';
 import { validateModel } from '../validate/validate.js';
+import { type ReportModel, writeRunReport } from './report.js';
 
 export interface EndToEndOptions {
   gpu: Gpu;
@@ -114,6 +115,7 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
   const lib = await readLibrary(testLib, { optional: [] , rows: [0, 1] });
   const engineOptions = { gpu: o.gpu } as EngineOptions;
   const models: Record<string, unknown> = {};
+  const reportModels: ReportModel[] = [];
   for (const m of referenceModels(lib.thetaNames)) {
     const mdir = path.join(dir, m.name);
     const selTrain = path.join(dir, `${m.name}_train.h5`);
@@ -134,6 +136,7 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
     const v = await step(`validate ${m.name}`, () =>
       validateModel({ model: mdir, library: selTest, out: path.join(mdir, 'validation'), n: o.validateN ?? 1000, samplesPerObject: o.samples ?? 500, engine: 'gpu', engineOptions, seed }),
     );
+    reportModels.push({ name: m.name, description: m.description, dir: mdir, testLibrary: selTest, metrics: v.metrics });
     const params = Object.fromEntries(v.metrics.parameters.map((p) => [p.name, p.metrics]));
     models[m.name] = {
       description: m.description,
@@ -147,7 +150,11 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
     };
   }
 
-  const metrics = { run: dir, n, nTest, seed, adapter: o.gpu.adapter.description || o.gpu.adapter.device, seconds: (performance.now() - t0) / 1000, timings, models };
+  const adapter = o.gpu.adapter.description || o.gpu.adapter.device;
+  const report = await step('report', () =>
+    writeRunReport({ gpu: o.gpu, dir, title: 'synference-webgpu run', seed, models: reportModels, runInfo: { folder: dir, 'training galaxies': n, 'held-out galaxies': nTest, seed, adapter } }),
+  );
+  const metrics = { run: dir, report, n, nTest, seed, adapter, seconds: (performance.now() - t0) / 1000, timings, models };
   writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
   log(`run: wrote ${path.join(dir, 'metrics.json')} (${metrics.seconds.toFixed(0)} s)`);
   return { dir, metrics };
