@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerFit } from './commands/fit.js';
 import { registerGpuInfo } from './commands/gpuInfo.js';
 import { registerGrid } from './commands/grid.js';
 import { registerPhotometry } from './commands/photometry.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerValidate(program);
   registerRun(program);
+  registerFit(program);
   return program;
 }
 

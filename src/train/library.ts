@@ -142,7 +142,12 @@ export async function trainFromLibrary(o: TrainLibraryOptions): Promise<{ config
     onCheckpoint: o.onCheckpoint,
     onLog: o.onLog,
   });
-  const config = await saveModelDir(o.out, result.model, { parameters, context, training: { library: path.resolve(o.library), ...result.summary } }, { dtype: o.dtype });
+  const config = await saveModelDir(o.out, result.model, {
+      parameters,
+      context,
+      // The simulation config travels with the model: fitting a catalogue needs its feature definition.
+      training: { library: path.resolve(o.library), ...(lib.attrs.config ? { simulation: lib.attrs.config } : {}), ...result.summary },
+    }, { dtype: o.dtype });
   await store.remove();
   return { config, result, checkpointFile: ckFile };
 }

@@ -1,0 +1,39 @@
+/** `synference run` (npm start) at a tiny size: every step runs and writes metrics.json + report.html. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const bin = path.resolve(__dirname, '../../bin/synference.js');
+
+describe('synference run', () => {
+  it('grid -> simulate -> train models 1 and 2 -> validate -> report, at a tiny size', () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'run-')), 'run');
+    const r = spawnSync(process.execPath, [bin, 'run', '--out', out, '--n', '2000', '--n-test', '400', '--train-seconds', '5', '--validate-n', '60', '--samples', '60'], {
+      encoding: 'utf8',
+      timeout: 400_000,
+    });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const m = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(Object.keys(m.models)).toEqual(['model1', 'model2']);
+    // Model 1 takes redshift as a feature and infers the derived quantities; Model 2 infers redshift.
+    expect(Object.keys(m.models.model1.parameters)).toContain('log10_surviving_mass_msun');
+    expect(Object.keys(m.models.model1.parameters)).not.toContain('redshift');
+    expect(Object.keys(m.models.model2.parameters)).toContain('redshift');
+    for (const model of Object.values(m.models) as { parameters: Record<string, { r2: number | null; coverage68: number | null }> }[]) {
+      for (const p of Object.values(model.parameters)) expect(p.coverage68).not.toBeNull();
+    }
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toMatch(/reconstructed SED/);
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(existsSync(path.join(out, 'model1', 'weights.safetensors'))).toBe(true);
+  });
+
+  it('bad arguments name the option', () => {
+    const r = spawnSync(process.execPath, [bin, 'run', '--n', '0'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--n must be a positive integer/);
+  });
+});
