@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 const bin = path.resolve(__dirname, '../../bin/synference.js');
 
 describe('synference run', () => {
-  it('grid -> simulate -> train models 1 and 2 -> validate -> report, at a tiny size', () => {
+  it('grid -> simulate -> train models 1 and 2 -> validate -> fit a demo catalogue -> report, at a tiny size', () => {
     const out = path.join(mkdtempSync(path.join(tmpdir(), 'run-')), 'run');
     const r = spawnSync(process.execPath, [bin, 'run', '--out', out, '--n', '2000', '--n-test', '400', '--train-seconds', '5', '--validate-n', '60', '--samples', '60'], {
       encoding: 'utf8',
@@ -16,12 +16,15 @@ describe('synference run', () => {
     });
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     const m = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
-    expect(Object.keys(m.models)).toEqual(['model1', 'model2']);
+    expect(Object.keys(m.models)).toEqual(['model1', 'model2', 'demoCatalogue']);
+    // The demo catalogue of mock galaxies (known truth) is fitted like a real one.
+    expect(m.models.demoCatalogue.fitted).toBeGreaterThan(0);
+    expect(m.models.demoCatalogue.r2VsTruth.log10_mass_formed.n).toBe(m.models.demoCatalogue.fitted);
     // Model 1 takes redshift as a feature and infers the derived quantities; Model 2 infers redshift.
     expect(Object.keys(m.models.model1.parameters)).toContain('log10_surviving_mass_msun');
     expect(Object.keys(m.models.model1.parameters)).not.toContain('redshift');
     expect(Object.keys(m.models.model2.parameters)).toContain('redshift');
-    for (const model of Object.values(m.models) as { parameters: Record<string, { r2: number | null; coverage68: number | null }> }[]) {
+    for (const model of [m.models.model1, m.models.model2] as { parameters: Record<string, { r2: number | null; coverage68: number | null }> }[]) {
       for (const p of Object.values(model.parameters)) expect(p.coverage68).not.toBeNull();
     }
     const html = readFileSync(path.join(out, 'report.html'), 'utf8');
