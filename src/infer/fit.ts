@@ -45,6 +45,7 @@
  * (same model, catalogue bytes, map, samples, seed, chunk size, engine and thresholds) skips them.
  * Another identity is refused unless `overwrite`.
  */
+import { acquireFolderLock, releaseFolderLock } from '../io/folderLock.js';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -437,50 +438,24 @@ function readPart(file: string): PartData {
 // Lock
 // ---------------------------------------------------------------------------------------------
 
-const heldLocks = new Set<string>();
-
 function acquireLock(dir: string): void {
-  if (heldLocks.has(dir)) throw new FitError(`${dir}: a fit of this process is already writing there`);
   const file = path.join(dir, LOCK);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      try {
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
-      } finally {
-        closeSync(fd);
-      }
-      heldLocks.add(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  acquireFolderLock(file, (c) => {
+    switch (c.kind) {
+      case 'this-process':
+        return new FitError(`${dir}: a fit of this process is already writing there`);
+      case 'other-host':
+        return new FitError(`${file}: host ${c.host} (pid ${c.pid}) is fitting into this folder; if that run is dead, delete the lock file`);
+      case 'other-process':
+        return new FitError(`${file}: another process (pid ${c.pid}) is fitting into this folder`);
+      default:
+        return new FitError(`cannot take the lock ${file}`);
     }
-    let info: { pid?: unknown; host?: unknown } = {};
-    try {
-      info = JSON.parse(readFileSync(file, 'utf8'));
-    } catch {
-      // unreadable: stale
-    }
-    const pid = typeof info.pid === 'number' ? info.pid : -1;
-    if (typeof info.host === 'string' && info.host !== hostname()) throw new FitError(`${file}: host ${info.host} (pid ${pid}) is fitting into this folder; if that run is dead, delete the lock file`);
-    let alive = false;
-    if (pid > 0 && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    }
-    if (alive) throw new FitError(`${file}: another process (pid ${pid}) is fitting into this folder`);
-    rmSync(file, { force: true });
-  }
-  throw new FitError(`cannot take the lock ${file}`);
+  });
 }
 
 function releaseLock(dir: string): void {
-  if (!heldLocks.delete(dir)) return;
-  rmSync(path.join(dir, LOCK), { force: true });
+  releaseFolderLock(path.join(dir, LOCK));
 }
 
 // ---------------------------------------------------------------------------------------------

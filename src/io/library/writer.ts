@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, openSync, closeSync, fsyncSync, readdirSync, rea
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { acquireFolderLock, forgetFolderLock, releaseFolderLock } from '../folderLock.js';
 import { zodIssues } from '../../grid/errors.js';
 import {
   DATASET_UNITS,
@@ -120,55 +121,24 @@ export interface LibraryWriteResult {
   nChunks: number;
 }
 
-/** Parts folders held open by writers of this process (the lock file guards against other processes). */
-const heldLocks = new Set<string>();
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function acquireLock(dir: string, out: string): void {
-  if (heldLocks.has(dir)) throw new LibraryResumeError(`${out}: a LibraryWriter of this process already has it open (close() it first)`);
   const lockFile = path.join(dir, LOCK_NAME);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(lockFile, 'wx');
-      try {
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
-      } finally {
-        closeSync(fd);
-      }
-      heldLocks.add(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  acquireFolderLock(lockFile, (c) => {
+    switch (c.kind) {
+      case 'this-process':
+        return new LibraryResumeError(`${out}: a LibraryWriter of this process already has it open (close() it first)`);
+      case 'other-host':
+        return new LibraryResumeError(`${out}: ${lockFile} says host ${c.host} (pid ${c.pid}) is writing this library; if that run is dead, delete the lock file`);
+      case 'other-process':
+        return new LibraryResumeError(`${out}: another process (pid ${c.pid}) is writing this library (${lockFile}); if it is not a simulation run, delete the lock file`);
+      default:
+        return new LibraryResumeError(`${out}: cannot take the lock ${lockFile}`);
     }
-    let info: { pid?: unknown; host?: unknown } = {};
-    try {
-      info = JSON.parse(readFileSync(lockFile, 'utf8'));
-    } catch {
-      // Unreadable (killed while writing it): stale.
-    }
-    const pid = typeof info.pid === 'number' ? info.pid : -1;
-    if (typeof info.host === 'string' && info.host !== hostname()) {
-      throw new LibraryResumeError(`${out}: ${lockFile} says host ${info.host} (pid ${pid}) is writing this library; if that run is dead, delete the lock file`);
-    }
-    if (pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new LibraryResumeError(`${out}: another process (pid ${pid}) is writing this library (${lockFile}); if it is not a simulation run, delete the lock file`);
-    }
-    rmSync(lockFile, { force: true }); // stale: its process is gone
-  }
-  throw new LibraryResumeError(`${out}: cannot take the lock ${lockFile}`);
+  });
 }
 
 function releaseLock(dir: string): void {
-  if (!heldLocks.delete(dir)) return;
-  rmSync(path.join(dir, LOCK_NAME), { force: true });
+  releaseFolderLock(path.join(dir, LOCK_NAME));
 }
 
 function short(h: string): string {
@@ -541,7 +511,7 @@ export class LibraryWriter {
     if (this.opts.keepParts) releaseLock(this.partsDir);
     else {
       // Rename first, so a kill during the removal leaves no half-deleted parts folder behind.
-      heldLocks.delete(this.partsDir);
+      forgetFolderLock(path.join(this.partsDir, LOCK_NAME));
       const trash = this.partsDir + '.removing';
       rmSync(trash, { recursive: true, force: true });
       renameSync(this.partsDir, trash);
