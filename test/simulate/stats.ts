@@ -52,47 +52,5 @@ export function column(a: ArrayLike<number>, n: number, p: number, j: number): F
   return out;
 }
 
-/** ln Γ(x), Lanczos (test-local copy so the tests do not rely on the code they test). */
-function lnGammaRef(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGammaRef(1 - x);
-  x -= 1;
-  let a = c[0];
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Regularised lower incomplete gamma P(a, x) (series below a + 1, continued fraction above). */
-export function gammaP(a: number, x: number): number {
-  if (x <= 0) return 0;
-  const lnFront = -x + a * Math.log(x) - lnGammaRef(a);
-  if (x < a + 1) {
-    let sum = 1 / a;
-    let term = sum;
-    for (let n = 1; n < 10000; n++) {
-      term *= x / (a + n);
-      sum += term;
-      if (Math.abs(term) < Math.abs(sum) * 1e-16) break;
-    }
-    return sum * Math.exp(lnFront);
-  }
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 10000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-16) break;
-  }
-  return 1 - Math.exp(lnFront) * h;
-}
+/** Regularised lower incomplete gamma P(a, x): the validation module's (tested against scipy there). */
+export { gammaP } from '../../src/validate/special.js';
