@@ -507,6 +507,8 @@ class RowBlock implements FitsRowBlock {
     const rb = this.t.rowBytes;
     const b = this.buf;
     const scaled = c.scale !== 1 || c.zero !== 0;
+    // TNULL of a B/I/J column as a number (exact: at most 32 bits), compared without BigInt per row.
+    const nullSmall = c.nullValue !== undefined ? Number(c.nullValue) : undefined;
     for (let r = 0; r < this.rows; r++) {
       const o = r * rb + c.offset + e * size;
       let v: number;
@@ -517,22 +519,10 @@ class RowBlock implements FitsRowBlock {
           continue;
         }
         case 'B':
-          v = b[o];
-          if (c.nullValue !== undefined && BigInt(v) === c.nullValue) {
-            out[r] = NaN;
-            continue;
-          }
-          break;
         case 'I':
-          v = b.readInt16BE(o);
-          if (c.nullValue !== undefined && BigInt(v) === c.nullValue) {
-            out[r] = NaN;
-            continue;
-          }
-          break;
         case 'J':
-          v = b.readInt32BE(o);
-          if (c.nullValue !== undefined && BigInt(v) === c.nullValue) {
+          v = c.type === 'B' ? b[o] : c.type === 'I' ? b.readInt16BE(o) : b.readInt32BE(o);
+          if (v === nullSmall) {
             out[r] = NaN;
             continue;
           }
