@@ -166,22 +166,18 @@ export class GpuSynthesizer {
     // one pass see the previous ones' writes). Scratch buffers are sized for a full chunk and reused.
     const times: Record<string, number> = {};
     const batch = new ComputeBatch(dev, { label: 'synth' });
-    const run = async (name: string, record: (b: ComputeBatch) => void) => {
+    // Records one stage into the shared batch, or (profiling) into its own timed submission.
+    const run = async <T>(name: string, record: (b: ComputeBatch) => T | Promise<T>): Promise<T> => {
       if (!timer) return record(batch);
       const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
-      record(b);
+      const result = await record(b);
       timer.begin();
       await b.run();
       times[name] = (await timer.end()).seconds;
+      return result;
     };
     await run('cosmology', (b) => encodeCosmology(b, { canon: bufs.canon, table: this.cosmoBuf, aux: s.aux }, n, this.cosmoArrays));
-    const weightsBatch = timer ? new ComputeBatch(dev, { label: 'synth weights', timer }) : batch;
-    const w = await this.weights.run({ batch: weightsBatch, canon: bufs.canon, aux: s.aux, n, canonHost });
-    if (timer) {
-      timer.begin();
-      await weightsBatch.run();
-      times.weights = (await timer.end()).seconds;
-    }
+    const w = await run('weights', (b) => this.weights.run({ batch: b, canon: bufs.canon, aux: s.aux, n, canonHost }));
     try {
       await run('gemm', (b) => {
         encodeGemm(b, { a: w.wOld, b: this.gOld, c: s.spec }, { M: n, N: this.specW, K: this.cellsOld });
