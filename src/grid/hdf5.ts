@@ -14,7 +14,7 @@
  *                               stellar spectrum
  *   star_fraction (optional)    (age, Z) surviving stellar mass fraction
  */
-import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { hasHdf5Signature } from '../io/hdf5Signature.js';

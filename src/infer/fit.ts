@@ -48,7 +48,6 @@
 import { acquireFolderLock, releaseFolderLock } from '../io/folderLock.js';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { type LoadedModel, MODEL_CONFIG_FILE, loadModelDir } from '../flow/modelFiles.js';
 import { FitsTableWriter } from '../io/fits.js';

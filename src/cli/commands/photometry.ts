@@ -6,6 +6,7 @@ import { writeCsv } from '../../io/csv.js';
 import { DERIVED_COLUMNS, readGalaxyParamsCsv } from '../../io/galaxyParamsCsv.js';
 import { resolveDataDir } from '../../io/paths.js';
 import { CpuForwardModel, type ForwardModelConfigInput, SYNTHESIZER_CONVENTIONS } from '../../physics/forwardModel.js';
+import { MEGAPARSEC_CM, TEN_PARSEC_CM } from '../../physics/constants.js';
 import { loadInoue14 } from '../../physics/igm.js';
 import { loadInoue11 } from '../../physics/nebular.js';
 import type { GalaxyParams } from '../../physics/forwardModel.js';
@@ -15,7 +16,6 @@ import { CANONICAL_WIDTH, toCanonicalRow } from '../../simulate/canonical.js';
 import { GpuSynthesizer, SYNTH_DERIVED_W } from '../../simulate/gpuSynth.js';
 import { deviceOptions } from '../common.js';
 
-const MPC_CM = 3.0856775814913673e24;
 
 /** The GPU synthesis, one pass per SFH family present in the table (a family is a kernel variant). */
 async function gpuPhotometry(gpu: Gpu, model: CpuForwardModel, params: GalaxyParams[]) {
@@ -42,7 +42,7 @@ async function gpuPhotometry(gpu: Gpu, model: CpuForwardModel, params: GalaxyPar
             sfr10MyrMsunPerYr: d[4],
             sfr100MyrMsunPerYr: d[5],
             ageOfUniverseYr: d[6],
-            luminosityDistanceCm: params[i].redshift > 0 ? d[7] * MPC_CM : 3.0856775814913673e19,
+            luminosityDistanceCm: params[i].redshift > 0 ? d[7] * MEGAPARSEC_CM : TEN_PARSEC_CM,
           },
         };
       });

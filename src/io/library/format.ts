@@ -44,7 +44,7 @@
  * without redoing or losing finished chunks. See writer.ts.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import h5wasm from 'h5wasm/node';
 import { DataFileError } from '../../grid/errors.js';
 

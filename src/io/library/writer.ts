@@ -19,8 +19,7 @@
  *
  * Memory: one chunk while writing it, one part while assembling.
  */
-import { existsSync, mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { acquireFolderLock, forgetFolderLock, releaseFolderLock } from '../folderLock.js';
