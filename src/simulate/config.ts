@@ -13,6 +13,8 @@
  *   seed:         non-negative integer (< 2^53): every random stream derives from it
  *   chunkSize:    galaxies per chunk (the unit of progress, resumption and memory)
  *   n:            optional library size (the CLI's --n overrides it; lhs needs it)
+ *   selection:    optional detection cut (src/simulate/selection.ts): rows are drawn from the prior
+ *                 conditioned on detection; needs design: random
  * An unknown key or a value out of range is an error naming the key path and the allowed range.
  */
 import { z } from 'zod';
@@ -23,6 +25,7 @@ import { SFH_FAMILY_CODES } from './canonical.js';
 import { SOBOL_MAX_DIMS } from './designs.js';
 import { FeatureConfigSchema, NoiseConfigSchema } from './noise.js';
 import { PriorSchema, ThetaSampler } from './priors.js';
+import { SelectionConfigSchema } from './selection.js';
 import { type ParameterContext, type ThetaLayout, buildThetaLayout, checkParameters } from './theta.js';
 
 /** Built-in grid names (src/grid/build.ts BUILTIN_GRIDS; kept here so the config does not load the readers). */
@@ -58,6 +61,7 @@ const ConfigObjectSchema = z
     seed: intIn('seed', 0, MAX_SEED),
     chunkSize: intIn('chunkSize', 1, MAX_CHUNK_SIZE).default(65536),
     n: intIn('n', 1, MAX_N).optional(),
+    selection: SelectionConfigSchema.optional(),
   })
   .strict();
 
@@ -89,7 +93,13 @@ export const SimulationConfigSchema = ConfigObjectSchema.superRefine((c, ctx) =>
   const layout = buildThetaLayout(c.parameters, parameterContext(c));
   if (c.design === 'sobol' && layout.priors.dims > SOBOL_MAX_DIMS)
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['design'], message: `the sobol design supports at most ${SOBOL_MAX_DIMS} dimensions; this model has ${layout.priors.dims}` });
+  if (c.selection && c.design !== 'random')
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['selection'], message: `a selection needs design: random (rejection would break the ${c.design} design's stratification)` });
   const bands = staticBandNames(c.filters);
+  if (bands && c.selection)
+    c.selection.bands.forEach((b, i) => {
+      if (!bands.includes(b)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['selection', 'bands', i], message: `unknown band "${b}"; the bands are ${bands.join(', ')}` });
+    });
   if (bands) {
     if (c.noise.type === 'depth') checkBandMap(ctx, ['noise', 'depth5SigmaMag'], c.noise.depth5SigmaMag, bands);
     checkBandMap(ctx, ['features', 'dropoutProb'], c.features.dropoutProb, bands);

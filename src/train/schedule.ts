@@ -6,7 +6,9 @@
  *   constant                    lr
  *   cosine   {epochs, minLr, warmupEpochs}
  *            linear warm-up from lr/warmup... then lr_e = minLr + (lr - minLr)(1 + cos(pi t / T)) / 2,
- *            t = e - warmup, T = epochs - warmup (default: the trainer's maxEpochs); minLr after T
+ *            t = e - warmup, T = epochs - warmup (default: the trainer's maxEpochs); minLr after T.
+ *            overTimeBudget: t / T = the fraction of the trainer's time budget used when the epoch
+ *            starts, so a time-limited run anneals to minLr by the end of its budget
  *   step     {everyEpochs, gamma}         lr * gamma^floor(e / everyEpochs)
  *   plateau  {factor, patience, minLr, threshold}
  *            as torch's ReduceLROnPlateau(mode="min", threshold_mode="rel"): when the validation loss
@@ -30,6 +32,7 @@ export const LrScheduleSchema = z.discriminatedUnion(
         epochs: posInt('epochs').optional(),
         minLr: nonneg('minLr').default(0),
         warmupEpochs: z.number().int().min(0, { message: 'warmupEpochs must be an integer >= 0' }).default(0),
+        overTimeBudget: z.boolean({ invalid_type_error: 'overTimeBudget must be true or false' }).default(false),
       })
       .strict(),
     z.object({ kind: z.literal('step'), everyEpochs: posInt('everyEpochs'), gamma: pos('gamma').max(1, { message: 'gamma must be in (0, 1]' }).default(0.5) }).strict(),
@@ -60,8 +63,11 @@ export function initialScheduleState(baseLr: number): ScheduleState {
   return { lr: baseLr, best: null, bad: 0 };
 }
 
-/** The learning rate of epoch `epoch` (0-based). */
-export function learningRate(spec: LrSchedule, baseLr: number, epoch: number, state: ScheduleState, maxEpochs: number): number {
+/**
+ * The learning rate of epoch `epoch` (0-based); `budgetUsed` is the fraction of the time budget
+ * spent before this epoch (for cosine with overTimeBudget; undefined without a time budget).
+ */
+export function learningRate(spec: LrSchedule, baseLr: number, epoch: number, state: ScheduleState, maxEpochs: number, budgetUsed?: number): number {
   switch (spec.kind) {
     case 'constant':
       return baseLr;
@@ -73,6 +79,10 @@ export function learningRate(spec: LrSchedule, baseLr: number, epoch: number, st
       const total = spec.epochs ?? maxEpochs;
       const w = Math.min(spec.warmupEpochs, total);
       if (epoch < w) return (baseLr * (epoch + 1)) / (w + 1);
+      if (spec.overTimeBudget && budgetUsed !== undefined) {
+        const f = Math.min(1, Math.max(0, budgetUsed));
+        return spec.minLr + ((baseLr - spec.minLr) * (1 + Math.cos(Math.PI * f))) / 2;
+      }
       const T = Math.max(1, total - w);
       const t = Math.min(epoch - w, T);
       return spec.minLr + ((baseLr - spec.minLr) * (1 + Math.cos((Math.PI * t) / T))) / 2;

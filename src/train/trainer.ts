@@ -291,7 +291,7 @@ export async function trainFlow(opts: TrainFlowOptions): Promise<TrainResult> {
         stoppedBy = 'timeBudget';
         break;
       }
-      const lr = learningRate(o.schedule, o.lr, epoch, sched, o.maxEpochs);
+      const lr = learningRate(o.schedule, o.lr, epoch, sched, o.maxEpochs, o.timeBudgetS !== undefined ? elapsedS / o.timeBudgetS : undefined);
       const t0 = clock();
       const stats = await engine.trainEpoch({
         rows: split.train,

@@ -65,6 +65,7 @@ describe('examples/reference-study.yaml (Harvey et al. 2025 Synference model)', 
     expect(c.parameters.log10Z).toEqual({ prior: 'uniform', low: -4, high: -1.39 });
     expect(c.parameters.log10_ssfr).toEqual({ prior: 'uniform', low: -12, high: -7 });
     expect(c.parameters.sfh_quantiles).toEqual({ prior: 'dirichlet', alpha: [1, 1, 1, 1] });
+    expect(c.selection).toEqual({ bands: ['jwst_f277w', 'jwst_f356w', 'jwst_f444w'], combine: 'stack', minSnr: 5, maxCandidatesPerRow: 1000 });
     const layout = configThetaLayout(c);
     expect(layout.columns.map((col) => col.name)).toEqual(['redshift', 'log10_mass_formed', 'log10Z', 'log10_av', 'log10_ssfr', 'sfh_t25', 'sfh_t50', 'sfh_t75']);
     // The noise section binds to the 14 bands (the noise module's own check).
@@ -95,7 +96,7 @@ describe('examples/reference-study.yaml (Harvey et al. 2025 Synference model)', 
 
 describe('config errors name the key path and the allowed range', () => {
   it('unknown keys, top level and nested', () => {
-    expect(issues((c) => (c.foo = 1))).toEqual([expect.stringMatching(/^foo: unknown key "foo" \(allowed: grid, filters, forwardModel, sfh, parameters, noise, features, design, seed, chunkSize, n\)$/)]);
+    expect(issues((c) => (c.foo = 1))).toEqual([expect.stringMatching(/^foo: unknown key "foo" \(allowed: grid, filters, forwardModel, sfh, parameters, noise, features, design, seed, chunkSize, n, selection\)$/)]);
     expect(issues((c) => (c.forwardModel = { nebular: { logu: -2 } }))).toEqual([expect.stringMatching(/^forwardModel\.nebular\.logu: unknown key "logu" \(allowed: enabled, logU\)$/)]);
     expect(issues((c) => (c.parameters.redshift = { prior: 'uniform', low: 0.01, hi: 3 }))).toEqual(
       expect.arrayContaining([expect.stringMatching(/^parameters\.redshift\.hi: unknown key "hi"/), expect.stringMatching(/^parameters\.redshift\.high: is required/)]),

@@ -88,6 +88,13 @@ describe('learning-rate schedules', () => {
     expect(learningRate(cos, 1e-3, 6, st, 100)).toBeCloseTo((1e-3 + 1e-5) / 2, 15);
     expect(learningRate(cos, 1e-3, 11, st, 100)).toBeCloseTo(1e-5, 15);
     expect(learningRate(cos, 1e-3, 50, st, 100)).toBeCloseTo(1e-5, 15);
+    // Annealed over the time budget: the fraction used replaces epoch / epochs (after the warm-up).
+    const t = parseLrSchedule({ kind: 'cosine', minLr: 1e-5, warmupEpochs: 1, overTimeBudget: true });
+    expect(learningRate(t, 1e-3, 0, st, 100, 0)).toBeCloseTo(5e-4, 15);
+    expect(learningRate(t, 1e-3, 3, st, 100, 0.5)).toBeCloseTo((1e-3 + 1e-5) / 2, 15);
+    expect(learningRate(t, 1e-3, 9, st, 100, 1.3)).toBeCloseTo(1e-5, 15);
+    // Without a time budget it is the epoch cosine.
+    expect(learningRate(t, 1e-3, 50, st, 100)).toBeCloseTo((1e-3 + 1e-5) / 2 + ((1e-3 - 1e-5) / 2) * Math.cos((Math.PI * 49) / 99), 15);
   });
 
   it('plateau: reduces after more than `patience` epochs without improvement, floors at minLr', () => {

@@ -51,7 +51,8 @@ export function registerSimulate(program: Command): void {
           },
         });
         bar?.stop();
-        console.error(`simulate: ${res.n} galaxies in ${o.out} (${res.computedRows} computed in ${res.seconds.toFixed(1)} s on ${gpu.adapter.description || gpu.adapter.device})`);
+        const sel = res.candidates > res.computedRows ? `; detection selection kept ${res.computedRows} of ${res.candidates} simulated (${((100 * res.computedRows) / res.candidates).toFixed(1)} %)` : '';
+        console.error(`simulate: ${res.n} galaxies in ${o.out} (${res.computedRows} computed in ${res.seconds.toFixed(1)} s on ${gpu.adapter.description || gpu.adapter.device}${sel})`);
       });
     });
 }

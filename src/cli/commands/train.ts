@@ -72,8 +72,9 @@ export function parseScheduleArg(v: string): unknown {
     for (const kv of rest.split(',')) {
       const [k, val] = kv.split('=', 2);
       const num = Number(val);
-      if (!k || val === undefined || !Number.isFinite(num)) throw new Error(`--schedule: expected key=number pairs after "${kind}:", got "${kv}"`);
-      spec[k.trim()] = num;
+      if (val === 'true' || val === 'false') spec[k.trim()] = val === 'true';
+      else if (!k || val === undefined || !Number.isFinite(num)) throw new Error(`--schedule: expected key=number (or key=true/false) pairs after "${kind}:", got "${kv}"`);
+      else spec[k.trim()] = num;
     }
   }
   try {
@@ -140,7 +141,7 @@ export function registerTrain(program: Command): void {
     .option('--patience <n>', 'early stopping: epochs without validation improvement (default 20)', positiveInt('--patience'))
     .option('--seed <n>', 'seed of the split, shuffles and initialisation (default 0)', nonNegativeInt('--seed'))
     .option('--val-fraction <f>', 'validation fraction (default 0.1)', fraction('--val-fraction'))
-    .option('--schedule <spec>', 'learning-rate schedule: constant | cosine[:epochs=E,minLr=X,warmupEpochs=W] | step:everyEpochs=N[,gamma=G] | plateau[:factor=F,patience=P,minLr=X]')
+    .option('--schedule <spec>', 'learning-rate schedule: constant | cosine[:epochs=E,minLr=X,warmupEpochs=W,overTimeBudget=true] | step:everyEpochs=N[,gamma=G] | plateau[:factor=F,patience=P,minLr=X]')
     .option('--time-budget <seconds>', 'stop after the epoch that exceeds this much training time', positiveNumber('--time-budget'))
     .option('--checkpoint-every <n>', 'write <out>/checkpoint.safetensors every N epochs (0 = never)', nonNegativeInt('--checkpoint-every'), 10)
     .option('--resume', 'continue from <out>/checkpoint.safetensors (same library and options)')
