@@ -13,8 +13,13 @@
  *   4 wOld     N x A*nZ (out)
  *   5 derived  N x 4    (out) [sfr10MyrMsunPerYr, sfr100MyrMsunPerYr, coveredFraction, 0]
  *   6 wYoung   N x nYoung*nZ (out, only with youngAges)
- * Uniforms at binding 7: galaxies, ages, metallicities, nYoung, gridX, fallbackAge, one (= 1.0).
- * Defines: SFH_FAMILY, Z_INTERP, SPLIT_YOUNG, WG, MAX_AGES, MAX_Z.
+ * Uniforms at binding 7: galaxies, ages, metallicities, nYoung, gridX, fallbackAge, one (= 1.0),
+ * galaxyOffset, zLo.
+ * Defines: SFH_FAMILY, Z_INTERP, SPLIT_YOUNG, PAIR_Z, WG, MAX_AGES, MAX_Z.
+ *
+ * pairZ: the galaxies [galaxyOffset, galaxyOffset + N) all have one metallicity between grid nodes
+ * zLo and zLo + 1 (the caller groups them); wOld then holds N x 2A weights W[g][a*2 + t] for node
+ * zLo + t, the left operand of a GEMM with K = 2A against that pair of grid metallicities.
  *
  * Parallelisation (see the shader header): one workgroup per galaxy, threads over age bins, a
  * workgroup reduction for the normalisation, coalesced row writes; the dispatch is folded into 2D
@@ -56,6 +61,15 @@ export interface SynthWeightsShape {
   fallbackAge: number;
   /** Threads per workgroup (power of two, 32..256); default SYNTH_WEIGHTS_WG. */
   workgroupSize?: number;
+  /** First galaxy row of this dispatch in every buffer (default 0). */
+  galaxyOffset?: number;
+  /** Two-metallicity output for galaxies between nodes zLo and zLo + 1 (not with youngAges). */
+  pairZ?: { zLo: number };
+}
+
+/** Weight columns per galaxy for a shape: 2A with pairZ, else A*nZ. */
+export function synthWeightColumns(shape: Pick<SynthWeightsShape, 'ages' | 'metallicities' | 'pairZ'>): number {
+  return shape.pairZ ? 2 * shape.ages : shape.ages * shape.metallicities;
 }
 
 function checkInt(name: string, v: number, min: number, max = 2 ** 32 - 1): void {
@@ -76,8 +90,14 @@ export function synthWeightsProgram(shape: SynthWeightsShape): ProgramInfo {
   checkInt('fallbackAge', shape.fallbackAge, 0, ages - 1);
   const wg = shape.workgroupSize ?? SYNTH_WEIGHTS_WG;
   if (![32, 64, 128, 256].includes(wg)) throw new RangeError(`synthWeights: workgroupSize must be 32, 64, 128 or 256, got ${wg}`);
-  const cols = ages * metallicities;
-  if (galaxies * cols > 2 ** 32 - 1) throw new RangeError(`synthWeights: ${galaxies} x ${cols} weights exceed u32 indexing (split the batch)`);
+  const off = shape.galaxyOffset ?? 0;
+  checkInt('galaxyOffset', off, 0);
+  if (shape.pairZ) {
+    if (split) throw new RangeError('synthWeights: pairZ cannot be combined with youngAges');
+    checkInt('pairZ.zLo', shape.pairZ.zLo, 0, metallicities - 2);
+  }
+  const cols = synthWeightColumns(shape);
+  if ((off + galaxies) * cols > 2 ** 32 - 1) throw new RangeError(`synthWeights: ${galaxies} x ${cols} weights exceed u32 indexing (split the batch)`);
   const { workgroups, gridX } = fold2D(galaxies);
   return {
     name: `synthWeights(${family})`,
@@ -86,6 +106,7 @@ export function synthWeightsProgram(shape: SynthWeightsShape): ProgramInfo {
       SFH_FAMILY: code,
       Z_INTERP: interp === 'log10Z' ? 0 : 1,
       SPLIT_YOUNG: split,
+      PAIR_Z: !!shape.pairZ,
       WG: `${wg}u`,
       // Workgroup arrays sized by capacity buckets: a new grid recompiles, a new batch size does not.
       MAX_AGES: `${Math.ceil(ages / wg) * wg}u`,
@@ -100,6 +121,8 @@ export function synthWeightsProgram(shape: SynthWeightsShape): ProgramInfo {
       ['u32', gridX],
       ['u32', shape.fallbackAge],
       ['f32', 1], // opaque 1.0 for the compensated arithmetic (shaders/common/special.wgsl)
+      ['u32', off],
+      ['u32', shape.pairZ?.zLo ?? 0],
     ],
     uniformBinding: 7,
   };
@@ -118,13 +141,14 @@ export interface SynthWeightsBuffers {
 
 /** Bytes each buffer must hold for a shape. */
 export function synthWeightsSizes(shape: SynthWeightsShape): Record<keyof SynthWeightsBuffers, number> {
-  const { galaxies: N, ages: A, metallicities: nZ } = shape;
+  const { ages: A, metallicities: nZ } = shape;
+  const N = shape.galaxies + (shape.galaxyOffset ?? 0);
   return {
     params: N * SYNTH_PARAMS_WIDTH * 4,
     aux: N * 16,
     edges: (A + 1) * 8,
     zTable: nZ * 16,
-    wOld: N * A * nZ * 4,
+    wOld: N * synthWeightColumns(shape) * 4,
     derived: N * 16,
     wYoung: N * (shape.youngAges ?? 0) * nZ * 4,
   };

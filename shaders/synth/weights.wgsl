@@ -6,8 +6,13 @@
 //   Wyoung[g][a*nZ + z] = the same for the young ages a < nYoung (SPLIT_YOUNG; Wold is 0 there)
 //   derived[g]          = (sfr10MyrMsunPerYr, sfr100MyrMsunPerYr, coveredFraction, 0)
 //
+//   PAIR_Z: Wold[g][a*2 + t] = mass in bin a * weight of grid metallicity zLo + t (N x 2A), for
+//   galaxies with a single metallicity between grid nodes zLo and zLo + 1 (chosen by the host, which
+//   groups galaxies by zLo so that each group's GEMM has K = 2A instead of A*nZ); the CIC weight is
+//   clamped to [0, 1], so a host choice off by one at a node gives the same weights.
+//
 // Defines: SFH_FAMILY (0..5, see synth/sfh.wgsl), Z_INTERP (0 = linear in log10 Z, 1 = linear in Z),
-// SPLIT_YOUNG (bool), WG (threads per workgroup, a power of two), MAX_AGES (>= A, a multiple of WG),
+// SPLIT_YOUNG (bool), PAIR_Z (bool; not with SPLIT_YOUNG), WG (threads per workgroup, a power of two), MAX_AGES (>= A, a multiple of WG),
 // MAX_Z (>= nZ).
 //
 // Parallelisation: one workgroup per galaxy, threads over age bins. Each thread evaluates the
@@ -33,6 +38,8 @@ struct Params {
   gridX: u32,
   fallbackAge: u32,  // the oldest non-empty bin: gets all the mass when nothing falls in the bins
   one: f32,          // 1.0, made opaque to the shader compiler (SP_ONE, common/special.wgsl)
+  gOffset: u32,      // first galaxy (row of params / aux / weights / derived) of this dispatch
+  zLo: u32,          // PAIR_Z: the lower grid metallicity of every galaxy of this dispatch
 }
 
 // Canonical rows (N x CANON_W) and aux rows (N x AUX_W = 4: ageOfUniverseYr, luminosityDistanceMpc, -, -),
@@ -122,13 +129,29 @@ fn metallicity_weight(z: u32, log10Z: f32, sigmaDex: f32) -> f32 {
   return select(0.0, 1.0 - uw, z == idx) + select(0.0, uw, z == idx + 1u);
 }
 
+// Weight of grid metallicity lo + 1 for a galaxy between nodes lo and lo + 1 (linear in log10 Z or
+// Z, as metallicity_weight; clamped, so the end nodes take everything beyond them).
+fn pair_weight(lo: u32, log10Z: f32) -> f32 {
+#if Z_INTERP == 0
+  let v = log10Z;
+  let xl = zTable[lo].x;
+  let xh = zTable[lo + 1u].x;
+#else
+  let v = pow10_f(log10Z);
+  let xl = zTable[lo].y;
+  let xh = zTable[lo + 1u].y;
+#endif
+  return clamp((v - xl) / (xh - xl), 0.0, 1.0);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let g = linear_group(wid, P.gridX);
+  let gLocal = linear_group(wid, P.gridX);
   // g is uniform across the workgroup: the early return keeps the barriers in uniform control flow.
-  if (g >= P.nGalaxies) {
+  if (gLocal >= P.nGalaxies) {
     return;
   }
+  let g = gLocal + P.gOffset;
   SP_ONE = P.one;
   let lid = lid3.x;
   let row = g * CANON_W;
@@ -145,9 +168,17 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
   }
   let log10Z = params[row + C_LOG10_Z];
   let sigmaDex = params[row + C_LOG10_Z_SIGMA];
+#if PAIR_Z
+  if (lid == 0u) {
+    let uw = pair_weight(P.zLo, log10Z);
+    wz[0] = 1.0 - uw;
+    wz[1] = uw;
+  }
+#else
   for (var z = lid; z < nZ; z += WG_SIZE) {
     wz[z] = metallicity_weight(z, log10Z, sigmaDex);
   }
+#endif
   red[lid] = partial;
   workgroupBarrier();
   for (var half = WG_SIZE / 2u; half > 0u; half /= 2u) {
@@ -169,6 +200,18 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
   let covered = total > 0.0;
   let k = select(0.0, M / total, covered);
 
+#if PAIR_Z
+  let nCols = nA * 2u;
+  let base = g * nCols;
+  for (var j = lid; j < nCols; j += WG_SIZE) {
+    let a = j / 2u;
+    var m = massScaled[a] * k;
+    if (!covered) {
+      m = select(0.0, M, a == P.fallbackAge);
+    }
+    wOld[base + j] = m * wz[j - a * 2u];
+  }
+#else
   let nCols = nA * nZ;
   let base = g * nCols;
 #if SPLIT_YOUNG
@@ -194,6 +237,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     wOld[base + j] = v;
 #endif
   }
+#endif
 
   if (lid == 0u) {
     var sfr10 = 0.0;

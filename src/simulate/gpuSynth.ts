@@ -6,11 +6,19 @@
  *   GEMM        spectra = W . G (augmented grid, src/simulate/gridMatrix.ts)    kernels/gemm.ts
  *   observe     spectra -> nebular, dust, IGM, redshift, band fluxes kernels/synth/observe.ts
  * The grid, filter and dust tables are uploaded once and stay resident.
+ *
+ * Metallicity pairs (the default where it applies): a galaxy with one metallicity weighs only the
+ * two grid metallicities around it, so 5/7 of a BC03 GEMM multiplies zeros. The chunk's canonical
+ * rows are grouped on the host by that lower node (groups padded to 64 rows, so every group starts
+ * on a 256-byte boundary of each buffer), the weights kernel writes N x 2A weights per group, and
+ * one GEMM per group multiplies them with that pair of grid metallicities (K = 2A instead of A*nZ);
+ * the fluxes are put back in the caller's row order. Not used with Charlot & Fall's young/old
+ * split, metallicity distributions (log-normal spread) or host weights: those take the full GEMM.
  */
 import { encodeGemm } from '../../kernels/gemm.js';
 import { cosmologyTableData, encodeCosmology } from '../../kernels/synth/cosmology.js';
 import { type ObserveTables, buildObserveTables, encodeObserve } from '../../kernels/synth/observe.js';
-import { encodeSynthWeights, fallbackAgeIndex, packAgeEdges, packMetallicityTable } from '../../kernels/synth/weights.js';
+import { encodeSynthWeights, fallbackAgeIndex, packAgeEdges, packMetallicityTable, synthWeightColumns } from '../../kernels/synth/weights.js';
 import { createStorageBuffer, readFloat32, uploadBuffer } from '../gpu/buffers.js';
 import type { Gpu } from '../gpu/device.js';
 import { ComputeBatch } from '../gpu/kernel.js';
@@ -19,7 +27,7 @@ import type { CosmologyTableArrays } from '../physics/cosmology.js';
 import type { CpuForwardModel } from '../physics/forwardModel.js';
 import { nebularBaseTemplates } from '../physics/nebular.js';
 import { type AgeBinConvention, type SfhFamily, ageBinEdgesYr, averageSfrMsunPerYr } from '../physics/sfh.js';
-import { CANONICAL_WIDTH, fromCanonicalRow } from './canonical.js';
+import { CANONICAL, CANONICAL_WIDTH, fromCanonicalRow } from './canonical.js';
 import { EXTRA_COLUMNS, augmentedGridMatrix } from './gridMatrix.js';
 
 /** Derived quantities per galaxy, in this column order. */
@@ -56,7 +64,61 @@ export interface WeightsStep {
     sfh: GPUBuffer;
     release(): void;
   }>;
+  /** GPU only: the two-metallicity weights (N x 2A) of rows [offset, offset + n), all between nodes zLo, zLo + 1. */
+  encodePair?(ctx: { batch: ComputeBatch; canon: GPUBuffer; aux: GPUBuffer; wPair: GPUBuffer; sfh: GPUBuffer; offset: number; n: number; zLo: number }): void;
   destroy(): void;
+}
+
+/** Rows per metallicity group are padded to this, so each group's buffer ranges start 256-byte aligned. */
+export const PAIR_ALIGN = 64;
+
+/** How a chunk is grouped by lower metallicity node: padded slot -> caller row. */
+export interface PairPlan {
+  /** Padded row count. */
+  rows: number;
+  /** Per group: lower node, first padded row, padded row count. */
+  groups: { zLo: number; start: number; rows: number }[];
+  /** source[p] = caller row of padded row p (padding repeats a row of its group; its output is dropped). */
+  source: Int32Array;
+  /** keep[p] = 1 when padded row p is a real row. */
+  keep: Uint8Array;
+}
+
+/**
+ * Groups galaxies by the grid metallicity node below their single metallicity (f32 values, as the
+ * kernel compares them); null when a galaxy has a metallicity spread (then every node may count).
+ */
+export function planMetallicityPairs(canon: Float32Array, n: number, zTable: Float32Array, nZ: number, interp: 'log10Z' | 'linearZ'): PairPlan | null {
+  const lo = new Int32Array(n);
+  const counts = new Int32Array(nZ - 1);
+  const col = interp === 'log10Z' ? 0 : 1;
+  for (let i = 0; i < n; i++) {
+    if (canon[i * CANONICAL_WIDTH + CANONICAL.log10ZSigmaDex] !== 0) return null;
+    const l = canon[i * CANONICAL_WIDTH + CANONICAL.log10Z];
+    const v = interp === 'log10Z' ? l : Math.fround(10 ** l);
+    let j = 0;
+    for (let k = 1; k < nZ - 1; k++) if (zTable[4 * k + col] <= v) j = k;
+    lo[i] = j;
+    counts[j]++;
+  }
+  const groups: PairPlan['groups'] = [];
+  let rows = 0;
+  for (let j = 0; j < nZ - 1; j++) {
+    if (!counts[j]) continue;
+    const padded = Math.ceil(counts[j] / PAIR_ALIGN) * PAIR_ALIGN;
+    groups.push({ zLo: j, start: rows, rows: padded });
+    rows += padded;
+  }
+  const source = new Int32Array(rows);
+  const keep = new Uint8Array(rows);
+  const next = new Int32Array(nZ - 1);
+  for (const g of groups) next[g.zLo] = g.start;
+  for (let i = 0; i < n; i++) {
+    source[next[lo[i]]] = i;
+    keep[next[lo[i]]++] = 1;
+  }
+  for (const g of groups) for (let p = next[g.zLo]; p < g.start + g.rows; p++) source[p] = source[g.start];
+  return { rows, groups, source, keep };
 }
 
 export interface GpuSynthOptions {
@@ -65,6 +127,8 @@ export interface GpuSynthOptions {
   chunk?: number;
   /** 'gpu' (default) or 'host' (the float64 reference, uploaded per chunk). */
   weights?: 'gpu' | 'host';
+  /** Group galaxies by metallicity pair where the model allows it (default true); false: always the full GEMM. */
+  pairZ?: boolean;
 }
 
 export class GpuSynthesizer {
@@ -74,6 +138,8 @@ export class GpuSynthesizer {
   private readonly cellsOld: number;
   private readonly cellsYoung: number;
   private readonly buffers: GPUBuffer[] = [];
+  /** Rows the scratch buffers hold: the chunk plus the metallicity groups' padding. */
+  private readonly capacity: number;
 
   private constructor(
     readonly gpu: Gpu,
@@ -88,6 +154,9 @@ export class GpuSynthesizer {
     private readonly cosmoArrays: CosmologyTableArrays,
     private readonly weights: WeightsStep,
     readonly nYoungAges: number,
+    /** Per lower metallicity node j: the grid rows (a, t) = G[a, j + t] (2A x specW); null: no pair path. */
+    private readonly pairGrids: GPUBuffer[] | null,
+    private readonly zTableHost: Float32Array,
   ) {
     const grid = model.data.grid;
     this.nBands = tables.nBands;
@@ -103,7 +172,11 @@ export class GpuSynthesizer {
     if (options.chunk !== undefined && options.chunk > maxChunk) {
       throw new RangeError(`chunk ${options.chunk} exceeds what one binding holds on this device (${maxChunk} galaxies)`);
     }
-    this.chunk = options.chunk ?? Math.min(65536, maxChunk);
+    const padding = pairGrids ? PAIR_ALIGN * (nZ - 1) : 0;
+    this.chunk = options.chunk ?? Math.max(1, Math.min(65536, maxChunk - padding));
+    // A chunk that leaves no room for the padding falls back to the full GEMM (see runStages).
+    this.capacity = Math.max(this.chunk, Math.min(this.chunk + padding, maxChunk));
+    if (pairGrids) this.buffers.push(...pairGrids);
   }
 
   static async create(gpu: Gpu, model: CpuForwardModel, options: GpuSynthOptions): Promise<GpuSynthesizer> {
@@ -124,16 +197,20 @@ export class GpuSynthesizer {
     const dev = gpu.device;
     let nYoung = 0;
     while (nYoung < grid.ages.length && grid.ages[nYoung] < model.birthCloudMaxAgeYr) nYoung++;
-    const gOld = uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled }), 'grid (all ages)');
+    const gOldHost = augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled });
+    const gOld = uploadBuffer(dev, gOldHost, 'grid (all ages)');
     const gYoung = tables.splitYoung && nYoung > 0 ? uploadBuffer(dev, augmentedGridMatrix(grid, { nebular: cfg.nebular.enabled, ageRows: [0, nYoung] }), 'grid (young ages)') : null;
     const cosmoArrays = model.cosmology.arrays();
     const weights = options.weights === 'host' ? hostWeights(model, options.sfhFamily, nYoung) : gpuWeights(gpu, model, options.sfhFamily, tables.splitYoung ? nYoung : 0);
+    const nZ = grid.metallicities.length;
+    const usePairs = options.pairZ !== false && !!weights.encodePair && !tables.splitYoung && nZ >= 3;
+    const pairGrids = usePairs ? Array.from({ length: nZ - 1 }, (_, j) => uploadBuffer(dev, metallicityPairMatrix(gOldHost, grid.ages.length, nZ, j), `grid (Z nodes ${j}, ${j + 1})`)) : null;
     return new GpuSynthesizer(
       gpu, model, options, tables, gOld, gYoung,
       uploadBuffer(dev, tables.data, 'observe tables'),
       uploadBuffer(dev, tables.bandInfo, 'band info'),
       uploadBuffer(dev, cosmologyTableData(cosmoArrays), 'cosmology table'),
-      cosmoArrays, weights, nYoung,
+      cosmoArrays, weights, nYoung, pairGrids, packMetallicityTable(grid.metallicities),
     );
   }
 
@@ -161,6 +238,11 @@ export class GpuSynthesizer {
   private async runStages(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array, timer?: GpuTimer) {
     if (n > this.chunk) throw new RangeError(`synthesizeOnDevice: ${n} galaxies > chunk ${this.chunk}`);
     const dev = this.gpu.device;
+    if (this.pairGrids) {
+      const rows = canonHost ?? (await readFloat32(dev, bufs.canon, 0, n * CANONICAL_WIDTH));
+      const plan = planMetallicityPairs(rows, n, this.zTableHost, this.model.data.grid.metallicities.length, this.model.config.metallicityInterpolation);
+      if (plan && plan.rows <= this.capacity) return this.runPairStages(bufs, n, rows, plan, timer);
+    }
     const s = this.scratchBuffers();
     // Without a timer: one submission for cosmology -> weights -> GEMM(s) -> observe (dispatches in
     // one pass see the previous ones' writes). Scratch buffers are sized for a full chunk and reused.
@@ -193,21 +275,98 @@ export class GpuSynthesizer {
     return timer ? (times as Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>) : undefined;
   }
 
+  /** The metallicity-pair path: rows regrouped by `plan`, one weights dispatch and one GEMM per group. */
+  private async runPairStages(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonRows: Float32Array, plan: PairPlan, timer?: GpuTimer) {
+    const dev = this.gpu.device;
+    const s = this.scratchBuffers();
+    const p = this.pairScratch();
+    const m = plan.rows;
+    const A = this.model.data.grid.ages.length;
+    const K = synthWeightColumns({ ages: A, metallicities: 2, pairZ: { zLo: 0 } });
+    const grouped = new Float32Array(m * CANONICAL_WIDTH);
+    for (let r = 0; r < m; r++) grouped.set(canonRows.subarray(plan.source[r] * CANONICAL_WIDTH, (plan.source[r] + 1) * CANONICAL_WIDTH), r * CANONICAL_WIDTH);
+    dev.queue.writeBuffer(p.canon, 0, grouped);
+    const times: Record<string, number> = {};
+    const batch = new ComputeBatch(dev, { label: 'synth (Z pairs)' });
+    const run = async (name: string, record: (b: ComputeBatch) => void): Promise<void> => {
+      if (!timer) return record(batch);
+      const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
+      record(b);
+      timer.begin();
+      await b.run();
+      times[name] = (await timer.end()).seconds;
+    };
+    await run('cosmology', (b) => encodeCosmology(b, { canon: p.canon, table: this.cosmoBuf, aux: s.aux }, m, this.cosmoArrays));
+    await run('weights', (b) => {
+      for (const g of plan.groups) this.weights.encodePair!({ batch: b, canon: p.canon, aux: s.aux, wPair: p.wPair, sfh: p.sfh, offset: g.start, n: g.rows, zLo: g.zLo });
+    });
+    await run('gemm', (b) => {
+      for (const g of plan.groups)
+        encodeGemm(
+          b,
+          {
+            a: { buffer: p.wPair, offset: g.start * K * 4, size: g.rows * K * 4 },
+            b: this.pairGrids![g.zLo],
+            c: { buffer: s.spec, offset: g.start * this.specW * 4, size: g.rows * this.specW * 4 },
+          },
+          { M: g.rows, N: this.specW, K },
+        );
+    });
+    await run('observe', (b) =>
+      encodeObserve(b, this.tables, { canon: p.canon, aux: s.aux, spec: s.spec, specYoung: undefined, tables: this.tableBuf, bands: this.bandBuf, fluxes: p.fluxes, derived: p.derived, sfhDerived: p.sfh }, m),
+    );
+    if (!timer) await batch.run();
+    // Back to the caller's row order (padding rows dropped).
+    const nB = this.nBands;
+    const f = await readFloat32(dev, p.fluxes, 0, m * nB);
+    const d = await readFloat32(dev, p.derived, 0, m * SYNTH_DERIVED_W);
+    const fOut = new Float32Array(n * nB);
+    const dOut = new Float32Array(n * SYNTH_DERIVED_W);
+    for (let r = 0; r < m; r++) {
+      if (!plan.keep[r]) continue;
+      const i = plan.source[r];
+      fOut.set(f.subarray(r * nB, (r + 1) * nB), i * nB);
+      dOut.set(d.subarray(r * SYNTH_DERIVED_W, (r + 1) * SYNTH_DERIVED_W), i * SYNTH_DERIVED_W);
+    }
+    dev.queue.writeBuffer(bufs.fluxes, 0, fOut);
+    dev.queue.writeBuffer(bufs.derived, 0, dOut);
+    return timer ? (times as Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>) : undefined;
+  }
+
   private scratch: { aux: GPUBuffer; spec: GPUBuffer; specYoung?: GPUBuffer } | null = null;
 
-  /** Per-chunk intermediate buffers, allocated once for the full chunk size. */
+  /** Per-chunk intermediate buffers, allocated once for the full capacity. */
   private scratchBuffers() {
     if (!this.scratch) {
       const dev = this.gpu.device;
       this.scratch = {
-        aux: createStorageBuffer(dev, this.chunk * 16, 'aux'),
-        spec: createStorageBuffer(dev, this.chunk * this.specW * 4, 'spectra'),
+        aux: createStorageBuffer(dev, this.capacity * 16, 'aux'),
+        spec: createStorageBuffer(dev, this.capacity * this.specW * 4, 'spectra'),
         specYoung: this.gYoung ? createStorageBuffer(dev, this.chunk * this.specW * 4, 'spectra (young)') : undefined,
       };
       this.buffers.push(this.scratch.aux, this.scratch.spec);
       if (this.scratch.specYoung) this.buffers.push(this.scratch.specYoung);
     }
     return this.scratch;
+  }
+
+  private pairBufs: { canon: GPUBuffer; wPair: GPUBuffer; sfh: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer } | null = null;
+
+  /** The pair path's regrouped rows, weights and outputs (capacity rows). */
+  private pairScratch() {
+    if (!this.pairBufs) {
+      const dev = this.gpu.device;
+      const c = this.capacity;
+      this.pairBufs = {
+        canon: createStorageBuffer(dev, c * CANONICAL_WIDTH * 4, 'canonical (Z groups)'),
+        wPair: createStorageBuffer(dev, c * 2 * this.model.data.grid.ages.length * 4, 'W (Z pairs)'),
+        sfh: createStorageBuffer(dev, c * 16, 'sfh derived (Z groups)'),
+        fluxes: createStorageBuffer(dev, c * this.nBands * 4, 'fluxes (Z groups)'),
+        derived: createStorageBuffer(dev, c * SYNTH_DERIVED_W * 4, 'derived (Z groups)'),
+      };
+      this.buffers.push(...Object.values(this.pairBufs));
+    }
+    return this.pairBufs;
   }
 
   /** Host convenience: canonical rows (N x 12) in, fluxes and derived out, chunked. */
@@ -313,9 +472,29 @@ export function gpuWeights(gpu: Gpu, model: CpuForwardModel, family: SfhFamily, 
       });
       return { wOld, wYoung, sfh, release: () => [wOld, wYoung, sfh].forEach((b) => b?.destroy()) };
     },
+    encodePair({ batch, canon, aux, wPair, sfh, offset, n, zLo }) {
+      encodeSynthWeights(batch, { params: canon, aux, edges, zTable, wOld: wPair, derived: sfh }, {
+        galaxies: n,
+        ages: nA,
+        metallicities: nZ,
+        family,
+        zInterpolation: model.config.metallicityInterpolation,
+        fallbackAge,
+        galaxyOffset: offset,
+        pairZ: { zLo },
+      });
+    },
     destroy() {
       edges.destroy();
       zTable.destroy();
     },
   };
+}
+
+/** The augmented grid rows of metallicity nodes j and j + 1 for every age, interleaved: row a*2 + t = G[a, j + t]. */
+export function metallicityPairMatrix(full: Float32Array, nAges: number, nZ: number, j: number): Float32Array {
+  const w = full.length / (nAges * nZ);
+  const out = new Float32Array(nAges * 2 * w);
+  for (let a = 0; a < nAges; a++) out.set(full.subarray((a * nZ + j) * w, (a * nZ + j + 2) * w), a * 2 * w);
+  return out;
 }
