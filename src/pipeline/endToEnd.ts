@@ -34,8 +34,13 @@ export interface EndToEndOptions {
   n?: number;
   /** Held-out library size. */
   nTest?: number;
-  /** Training time per model [s] (early stopping may end sooner). */
+  /** Fixed training time per model [s] (early stopping may end sooner); overrides `minutes`. */
   trainSeconds?: number;
+  /**
+   * Wall-clock budget of the whole run [min] (default 14): each model trains for half of what is
+   * left after the simulations, less a reserve for validation, the demo fit and the report.
+   */
+  minutes?: number;
   /** Held-out objects validated per model, and posterior samples per object. */
   validateN?: number;
   samples?: number;
@@ -52,6 +57,17 @@ export interface ModelSpec {
   description: string;
   theta: string[];
   x: (features: string[]) => string[];
+}
+
+/** Seconds kept back per model still to train (its validation, one epoch of overshoot) and once (demo fit, report). */
+export const RESERVE_PER_MODEL_S = 55;
+export const RESERVE_FINAL_S = 40;
+/** Training time per model never goes below this (a slow machine overruns the budget instead of training nothing). */
+export const MIN_TRAIN_S = 60;
+
+/** Training seconds per model for a run budget, `elapsedS` into it, with `models` models left to train. */
+export function trainSecondsFor(budgetS: number, elapsedS: number, models: number): number {
+  return Math.max(MIN_TRAIN_S, Math.floor((budgetS - elapsedS - RESERVE_FINAL_S) / models - RESERVE_PER_MODEL_S));
 }
 
 const DERIVED_THETA = ['log10:surviving_mass_msun', 'log10:mass_weighted_age_yr', 'log10:sfr10_msun_yr', 'log10:sfr100_msun_yr'];
@@ -113,15 +129,27 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
   const config = (s: number, chunk: number): SimulationConfig => ({ ...base, grid: gridDir, seed: s, chunkSize: chunk });
   const trainLib = path.join(dir, 'library_train.h5');
   const testLib = path.join(dir, 'library_test.h5');
-  await step(`simulate ${n} galaxies`, () => simulateLibrary({ gpu: o.gpu, config: config(seed, Math.min(n, 25_000)), n, out: trainLib, dataDir: o.dataDir }));
-  await step(`simulate ${nTest} held-out galaxies`, () => simulateLibrary({ gpu: o.gpu, config: config(seed + 1, Math.min(nTest, 25_000)), n: nTest, out: testLib, dataDir: o.dataDir }));
+  const simTrain = await step(`simulate ${n} galaxies`, () => simulateLibrary({ gpu: o.gpu, config: config(seed, Math.min(n, 25_000)), n, out: trainLib, dataDir: o.dataDir }));
+  const simTest = await step(`simulate ${nTest} held-out galaxies`, () => simulateLibrary({ gpu: o.gpu, config: config(seed + 1, Math.min(nTest, 25_000)), n: nTest, out: testLib, dataDir: o.dataDir }));
+  const simulation = {
+    selection: base.selection ?? null,
+    // Galaxies drawn from the priors to fill the libraries (more than the rows with a detection selection).
+    drawn: { train: simTrain.candidates, test: simTest.candidates },
+    acceptance: (simTrain.computedRows + simTest.computedRows) / (simTrain.candidates + simTest.candidates),
+  };
+  if (base.selection) log(`run: detection selection kept ${(100 * simulation.acceptance).toFixed(1)} % of the drawn galaxies`);
 
   // 3-4. Train and validate the two models.
   const lib = await readLibrary(testLib, { optional: [] , rows: [0, 1] });
   const engineOptions = { gpu: o.gpu } as EngineOptions;
   const models: Record<string, unknown> = {};
   const reportModels: ReportModel[] = [];
-  for (const m of referenceModels(lib.thetaNames)) {
+  const budgetS = (o.minutes ?? 14) * 60;
+  const specs = referenceModels(lib.thetaNames);
+  for (const [k, m] of specs.entries()) {
+    // Model 1's budget is set before it trains; model 2 gets what model 1 left (it may stop early).
+    const trainSeconds = o.trainSeconds ?? trainSecondsFor(budgetS, (performance.now() - t0) / 1000, specs.length - k);
+    log(`run: training ${m.name} for up to ${trainSeconds} s`);
     const mdir = path.join(dir, m.name);
     const selTrain = path.join(dir, `${m.name}_train.h5`);
     const selTest = path.join(dir, `${m.name}_test.h5`);
@@ -134,7 +162,9 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
         overwrite: true,
         engine: 'gpu',
         engineOptions,
-        options: { seed, timeBudgetS: o.trainSeconds ?? 200, batchSize: 512, lr: 1e-3, checkpointEvery: 0 },
+        // Annealed to the end of the time budget: with ~10-30 epochs, the last ones at a small rate
+        // settle the weights (constant 1e-3 left the validation loss jumping between epochs).
+        options: { seed, timeBudgetS: trainSeconds, batchSize: 512, lr: 1e-3, checkpointEvery: 0, schedule: { kind: 'cosine', overTimeBudget: true, minLr: 1e-5 } },
         onEpoch: (p) => log(`  ${m.name} epoch ${p.epoch}: train ${p.trainLoss.toFixed(4)} val ${p.valLoss.toFixed(4)}`),
       }),
     );
@@ -147,7 +177,7 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
       description: m.description,
       theta: m.theta,
       features: m.x(lib.xNames).length,
-      training: { epochs: trained.result.summary.epochs, bestValLoss: trained.result.summary.bestValLoss, stoppedBy: trained.result.stoppedBy },
+      training: { epochs: trained.result.summary.epochs, bestValLoss: trained.result.summary.bestValLoss, stoppedBy: trained.result.stoppedBy, timeBudgetS: trainSeconds, seconds: trained.result.summary.seconds },
       parameters: params,
       tarpAtc: v.metrics.tarp?.atc ?? null,
       redshift: v.metrics.redshift ?? null,
@@ -163,7 +193,7 @@ export async function runEndToEnd(o: EndToEndOptions): Promise<{ dir: string; me
   const report = await step('report', () =>
     writeRunReport({ gpu: o.gpu, dir, title: 'synference-webgpu run', seed, models: reportModels, runInfo: { folder: dir, 'training galaxies': n, 'held-out galaxies': nTest, seed, adapter } }),
   );
-  const metrics = { run: dir, report, n, nTest, seed, adapter, seconds: (performance.now() - t0) / 1000, timings, models };
+  const metrics = { run: dir, report, n, nTest, seed, adapter, seconds: (performance.now() - t0) / 1000, budgetSeconds: o.trainSeconds === undefined ? budgetS : null, timings, simulation, models };
   writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify(metrics, null, 2));
   log(`run: wrote ${path.join(dir, 'metrics.json')} (${metrics.seconds.toFixed(0)} s)`);
   return { dir, metrics };

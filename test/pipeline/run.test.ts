@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MIN_TRAIN_S, RESERVE_FINAL_S, RESERVE_PER_MODEL_S, trainSecondsFor } from '../../src/pipeline/endToEnd.js';
 
 const bin = path.resolve(__dirname, '../../bin/synference.js');
 
@@ -17,6 +18,12 @@ describe('synference run', () => {
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     const m = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
     expect(Object.keys(m.models)).toEqual(['model1', 'model2', 'demoCatalogue']);
+    // The reference study's detection selection: more galaxies drawn than kept.
+    expect(m.simulation.selection.minSnr).toBe(5);
+    expect(m.simulation.drawn.train).toBeGreaterThan(2000);
+    expect(m.simulation.acceptance).toBeGreaterThan(0.2);
+    expect(m.simulation.acceptance).toBeLessThan(1);
+    expect(m.models.model1.training.timeBudgetS).toBe(5);
     // The demo catalogue of mock galaxies (known truth) is fitted like a real one.
     expect(m.models.demoCatalogue.fitted).toBeGreaterThan(0);
     expect(m.models.demoCatalogue.r2VsTruth.log10_mass_formed.n).toBe(m.models.demoCatalogue.fitted);
@@ -32,6 +39,14 @@ describe('synference run', () => {
     expect(html).toMatch(/reconstructed SED/);
     expect(html).not.toMatch(/https?:\/\//);
     expect(existsSync(path.join(out, 'model1', 'weights.safetensors'))).toBe(true);
+  }, 420_000);
+
+  it('splits what is left of the run budget between the models still to train', () => {
+    // 840 s budget, 240 s spent simulating, two models: (840 - 240 - reserve) / 2 - per-model reserve.
+    expect(trainSecondsFor(840, 240, 2)).toBe(Math.floor((600 - RESERVE_FINAL_S) / 2 - RESERVE_PER_MODEL_S));
+    expect(trainSecondsFor(840, 600, 1)).toBe(Math.floor(240 - RESERVE_FINAL_S - RESERVE_PER_MODEL_S));
+    // A machine too slow for the budget still trains for a minimum time.
+    expect(trainSecondsFor(840, 830, 1)).toBe(MIN_TRAIN_S);
   });
 
   it('bad arguments name the option', () => {

@@ -8,6 +8,7 @@ interface RunOptions {
   n?: number;
   nTest?: number;
   trainSeconds?: number;
+  minutes?: number;
   validateN?: number;
   samples?: number;
   seed?: number;
@@ -22,7 +23,8 @@ export function registerRun(program: Command): void {
     .option('--out <dir>', 'run folder (default out/run-<time>)')
     .option('--n <n>', 'training-library size (default 100000)', positiveInt('--n'))
     .option('--n-test <n>', 'held-out library size (default 10000)', positiveInt('--n-test'))
-    .option('--train-seconds <s>', 'training time per model (default 200)', positiveInt('--train-seconds'))
+    .option('--minutes <m>', 'wall-clock budget of the whole run: the training time per model is what is left after simulating, less a reserve for validation and the report (default 14)', positiveInt('--minutes'))
+    .option('--train-seconds <s>', 'fixed training time per model instead (overrides --minutes)', positiveInt('--train-seconds'))
     .option('--validate-n <n>', 'held-out objects validated per model (default 1000)', positiveInt('--validate-n'))
     .option('--samples <m>', 'posterior samples per object (default 500)', positiveInt('--samples'))
     .option('--seed <n>', 'seed (default 20251126)', positiveInt('--seed'))
@@ -30,7 +32,7 @@ export function registerRun(program: Command): void {
     .option('--config <file>', 'simulation config (default examples/reference-study.yaml)')
     .action(async (o: RunOptions, cmd: Command) => {
       await withGpu(deviceOptions(cmd), (gpu) =>
-        runEndToEnd({ gpu, out: o.out, n: o.n, nTest: o.nTest, trainSeconds: o.trainSeconds, validateN: o.validateN, samples: o.samples, seed: o.seed, dataDir: o.dataDir, config: o.config }),
+        runEndToEnd({ gpu, out: o.out, n: o.n, nTest: o.nTest, trainSeconds: o.trainSeconds, minutes: o.minutes, validateN: o.validateN, samples: o.samples, seed: o.seed, dataDir: o.dataDir, config: o.config }),
       );
     });
 }
