@@ -167,7 +167,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #endif
 #endif
     let lam = tables[P.offLam + l];
+#if SPLIT_YOUNG
     var L = exp(-tauIsm * tables[P.offDustIsm + l]) * (exp(-tauBc * tables[P.offDustBc + l]) * young + old);
+#else
+    var L = exp(-tauIsm * tables[P.offDustIsm + l]) * old;  // young = 0: the birth-cloud factor drops out
+#endif
     if (lam >= UV_LO && lam <= UV_HI) {
       // ln f_lambda = ln L_nu + ln c - 2 ln lambda, in logs: L_nu c would overflow f32 (1e33 x 3e18).
       if (!(L > 0.0)) { uvBad = true; }
@@ -179,7 +183,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
     var tr = 1.0;
-    if (cz > 0.0) {
+    // L = 0 (the Lyman continuum, zeroed with nebular emission at f_esc = 0): nothing to transmit;
+    // skipping the IGM there saves most of its ~40 powers per sample.
+    if (cz > 0.0 && L != 0.0) {
 #if IGM == 1
       if (lam < 1215.67) { tr = inoue14_transmission(lam * opz, cz); }
 #elif IGM == 2
