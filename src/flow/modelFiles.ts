@@ -18,7 +18,8 @@
  * alignment is a property of the engine, not of the file.
  *
  * `serializeModel` / `parseModel` work on strings and ArrayBuffers (Node and browser); the Node
- * wrappers `saveModelDir` / `loadModelDir` import node:fs dynamically; `loadModelFromUrl` uses fetch.
+ * wrappers `saveModelDir` / `loadModelDir` import node:fs dynamically; `loadModelFromUrl` uses fetch;
+ * `loadModelFrom` reads through any FileSource (the browser page's picked folders).
  */
 import { z } from 'zod';
 import { type FlowConfig, FlowConfigSchema } from './config.js';
@@ -328,4 +329,22 @@ export async function loadModelFromUrl(base: string, opts: LayoutOptions & { fet
   const cfg = parseModelConfig(obj, root + MODEL_CONFIG_FILE);
   const w = await (await get(cfg.weights.file)).arrayBuffer();
   return parseModel(cfg, w, { ...opts, configSource: root + MODEL_CONFIG_FILE, weightsSource: root + cfg.weights.file });
+}
+
+/** Loads a model folder from any reader of its files (src/io/fileSource.ts: picked files, a URL, memory). */
+export async function loadModelFrom(
+  src: { text(rel: string): Promise<string>; bytes(rel: string): Promise<Uint8Array>; where(rel: string): string },
+  opts: LayoutOptions = {},
+): Promise<LoadedModel> {
+  const cfgWhere = src.where(MODEL_CONFIG_FILE);
+  const text = await src.text(MODEL_CONFIG_FILE);
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new ModelFileError(cfgWhere, `not valid JSON (${(e as Error).message})`);
+  }
+  const cfg = parseModelConfig(obj, cfgWhere);
+  const w = await src.bytes(cfg.weights.file);
+  return parseModel(cfg, w, { ...opts, configSource: cfgWhere, weightsSource: src.where(cfg.weights.file) });
 }

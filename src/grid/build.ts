@@ -18,7 +18,11 @@ import { DataFileError, zodIssues } from './errors.js';
 import { readSynthesizerGrid } from './hdf5.js';
 import { readMaraston05Grid } from './maraston05.js';
 import { resampleGrid } from './resample.js';
-import { GridMetadataSchema, type SpsGrid, dropAges, validateGrid } from './types.js';
+import { type BuiltGrid, type BuiltGridManifest, BuiltGridManifestSchema, builtGridFromBytes, checkBuiltGridSize, parseBuiltGridManifest } from './builtGridFormat.js';
+import { type SpsGrid, dropAges } from './types.js';
+
+// The manifest format and the byte-level checks live in builtGridFormat.ts (shared with the browser).
+export { type BuiltGrid, type BuiltGridManifest, BuiltGridManifestSchema, builtGridToSpsGrid } from './builtGridFormat.js';
 
 /** Built-in grids: folder under the data dir. */
 export const BUILTIN_GRIDS = {
@@ -52,44 +56,6 @@ export const GridBuildOptionsSchema = z
     path: ['wavelengthMinAA'],
   });
 export type GridBuildOptions = z.input<typeof GridBuildOptionsSchema>;
-
-const FileRef = z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
-
-export const BuiltGridManifestSchema = z.object({
-  format: z.literal('synference-grid'),
-  version: z.literal(1),
-  name: z.string(),
-  createdAt: z.string(),
-  shape: z.object({ nAge: z.number().int().positive(), nZ: z.number().int().positive(), nLambda: z.number().int().positive() }),
-  layout: z.literal('[age][Z][lambda], row-major, lambda fastest'),
-  axes: z.object({
-    ageYr: z.array(z.number().nonnegative()),
-    metallicityZ: z.array(z.number().positive()),
-    wavelengthAA: z.array(z.number().positive()),
-    /** Bin edges [A] when resampled (nLambda + 1), else null. */
-    wavelengthEdgesAA: z.array(z.number().positive()).nullable(),
-  }),
-  lnu: z.object({
-    file: z.string(),
-    dtype: z.literal('float32'),
-    endianness: z.literal('little'),
-    unit: z.literal('erg/s/Hz per Msun formed'),
-    bytes: z.number().int().positive(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  }),
-  /** [age][Z] flattened; null entries where the source has none. */
-  survivingMassFraction: z.array(z.number().nullable()),
-  livingMassFraction: z.array(z.number()).nullable(),
-  resampling: z.object({
-    method: z.enum(['native', 'flux-conserving-mean']),
-    resolution: z.number().positive().nullable(),
-    wavelengthMinAA: z.number().positive(),
-    wavelengthMaxAA: z.number().positive(),
-    conserves: z.string(),
-  }),
-  source: GridMetadataSchema.extend({ files: z.array(FileRef) }),
-});
-export type BuiltGridManifest = z.infer<typeof BuiltGridManifestSchema>;
 
 function sha256File(file: string): { sha256: string; bytes: number } {
   const buf = readFileSync(file);
@@ -183,19 +149,6 @@ export async function buildGrid(options: GridBuildOptions): Promise<{ dir: strin
   return { dir, manifest, grid };
 }
 
-/** A built grid as loaded for the GPU (float32 L_nu) with float64 axes. */
-export interface BuiltGrid {
-  dir: string;
-  manifest: BuiltGridManifest;
-  ages: Float64Array;
-  metallicities: Float64Array;
-  wavelengthAA: Float64Array;
-  /** [age][Z][lambda], float32 as stored. */
-  lnuF32: Float32Array;
-  survivingMassFraction: Float64Array;
-  livingMassFraction?: Float64Array;
-}
-
 /**
  * Loads a built grid from a folder, or by name from gridBuildDir(). Checks the manifest (zod), the
  * binary's size and (unless verify = false) its sha256.
@@ -204,62 +157,15 @@ export function loadBuiltGrid(dirOrName: string, options: { verify?: boolean } =
   const dir = existsSync(path.join(dirOrName, 'manifest.json')) ? dirOrName : path.join(gridBuildDir(), dirOrName);
   const mfile = path.join(dir, 'manifest.json');
   if (!existsSync(mfile)) throw new Error(`no built grid at "${dirOrName}" (looked for ${path.join(dirOrName, 'manifest.json')} and ${mfile}); run "synference grid build"`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(mfile, 'utf8'));
-  } catch (e) {
-    throw new DataFileError(mfile, undefined, `invalid JSON: ${(e as Error).message}`);
-  }
-  const p = BuiltGridManifestSchema.safeParse(json);
-  if (!p.success) throw new DataFileError(mfile, undefined, `invalid manifest: ${zodIssues(p.error)}`);
-  const m = p.data;
-  const { nAge, nZ, nLambda } = m.shape;
-  const axisLen: [string, number, number][] = [
-    ['axes.ageYr', m.axes.ageYr.length, nAge],
-    ['axes.metallicityZ', m.axes.metallicityZ.length, nZ],
-    ['axes.wavelengthAA', m.axes.wavelengthAA.length, nLambda],
-    ['survivingMassFraction', m.survivingMassFraction.length, nAge * nZ],
-  ];
-  if (m.axes.wavelengthEdgesAA) axisLen.push(['axes.wavelengthEdgesAA', m.axes.wavelengthEdgesAA.length, nLambda + 1]);
-  if (m.livingMassFraction) axisLen.push(['livingMassFraction', m.livingMassFraction.length, nAge * nZ]);
-  for (const [k, got, want] of axisLen) if (got !== want) throw new DataFileError(mfile, k, `${got} values, shape implies ${want}`);
+  const m = parseBuiltGridManifest(readFileSync(mfile, 'utf8'), mfile);
   const bfile = path.join(dir, m.lnu.file);
-  const want = 4 * nAge * nZ * nLambda;
   if (!existsSync(bfile)) throw new DataFileError(bfile, undefined, 'missing (manifest refers to it)');
-  const size = statSync(bfile).size;
-  if (size !== want || m.lnu.bytes !== want) throw new DataFileError(bfile, undefined, `${size} bytes, expected ${want} (= 4 * ${nAge} * ${nZ} * ${nLambda}; truncated or stale?)`);
+  checkBuiltGridSize(m, statSync(bfile).size, bfile);
   const buf = readFileSync(bfile);
   if (options.verify !== false) {
     const sha = createHash('sha256').update(buf).digest('hex');
     if (sha !== m.lnu.sha256) throw new DataFileError(bfile, undefined, `sha256 ${sha} != manifest ${m.lnu.sha256} (modified or stale)`);
   }
   if (os.endianness() !== 'LE') buf.swap32();
-  const lnuF32 = new Float32Array(want / 4);
-  new Uint8Array(lnuF32.buffer).set(buf);
-  return {
-    dir,
-    manifest: m,
-    ages: Float64Array.from(m.axes.ageYr),
-    metallicities: Float64Array.from(m.axes.metallicityZ),
-    wavelengthAA: Float64Array.from(m.axes.wavelengthAA),
-    lnuF32,
-    survivingMassFraction: Float64Array.from(m.survivingMassFraction, (v) => (v === null ? Number.NaN : v)),
-    livingMassFraction: m.livingMassFraction ? Float64Array.from(m.livingMassFraction) : undefined,
-  };
-}
-
-/** Widens a built grid to the float64 SpsGrid form (e.g. for CPU references). */
-export function builtGridToSpsGrid(b: BuiltGrid): SpsGrid {
-  const { files: _files, ...meta } = b.manifest.source;
-  const g: SpsGrid = {
-    ages: b.ages,
-    metallicities: b.metallicities,
-    wavelengthAA: b.wavelengthAA,
-    lnu: Float64Array.from(b.lnuF32),
-    survivingMassFraction: b.survivingMassFraction,
-    livingMassFraction: b.livingMassFraction,
-    metadata: meta,
-  };
-  validateGrid(g, b.dir);
-  return g;
+  return builtGridFromBytes(m, buf, dir, bfile);
 }

@@ -23,6 +23,11 @@ export interface FilterCurve {
   source: string;
 }
 
+/** The last component of a '/'-separated path (as path.basename on POSIX; the parsers run in browsers too). */
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
 /** Checks a curve; `lineOf(i)` maps a point index to its line in the file for the message. */
 function checkCurve(c: FilterCurve, file: string, lineOf: (i: number) => number): FilterCurve {
   const n = c.wavelengthAA.length;
@@ -43,7 +48,7 @@ function checkCurve(c: FilterCurve, file: string, lineOf: (i: number) => number)
 }
 
 /** Parses a two-column filter file's text. */
-export function parseTwoColumnFilter(text: string, file: string, name = path.basename(file).replace(/\.[^.]*$/, '')): FilterCurve {
+export function parseTwoColumnFilter(text: string, file: string, name = baseName(file).replace(/\.[^.]*$/, '')): FilterCurve {
   const lam: number[] = [];
   const thr: number[] = [];
   const lines: number[] = [];
@@ -99,6 +104,11 @@ export function readFilterRes(file: string): FilterResEntry[] {
   } catch (e) {
     throw new DataFileError(file, undefined, `cannot read FILTER.RES: ${(e as Error).message}`);
   }
+  return parseFilterRes(text, file);
+}
+
+/** Parses the text of a FILTER.RES file (see readFilterRes); `file` names it in errors. */
+export function parseFilterRes(text: string, file: string): FilterResEntry[] {
   const lines = text.split(/\r?\n/);
   const out: FilterResEntry[] = [];
   let i = 0;
@@ -147,7 +157,7 @@ export function selectFilterRes(entries: readonly FilterResEntry[], selector: nu
   } else {
     const s = String(selector).toLowerCase();
     const hits = entries.filter((x) => x.header.toLowerCase().includes(s));
-    const exact = hits.filter((x) => x.name.toLowerCase() === s || path.basename(x.name).toLowerCase().replace(/\.[^.]*$/, '') === s);
+    const exact = hits.filter((x) => x.name.toLowerCase() === s || baseName(x.name).toLowerCase().replace(/\.[^.]*$/, '') === s);
     if (exact.length === 1) e = exact[0];
     else if (hits.length === 1) e = hits[0];
     else if (hits.length === 0) throw new DataFileError(file, undefined, `no filter header contains "${selector}"`);
@@ -158,7 +168,7 @@ export function selectFilterRes(entries: readonly FilterResEntry[], selector: nu
   }
   const entry = e;
   const curve: FilterCurve = {
-    name: path.basename(entry.name).replace(/\.(dat|txt|res|par)$/i, ''),
+    name: baseName(entry.name).replace(/\.(dat|txt|res|par)$/i, ''),
     wavelengthAA: entry.wavelengthAA,
     throughput: entry.throughput,
     source: `${file}#${entry.id}`,

@@ -19,26 +19,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { parse } from 'csv-parse';
 import { FitsError, type FitsRowBlock, FitsTable } from '../io/fits.js';
+import { type CatalogBlock, CSV_PARSE_OPTIONS, CatalogError, checkCsvHeader, parseNumericCell } from './catalogText.js';
+
+// The CSV rules (cells, parser options, header checks) live in catalogText.ts, shared with the browser.
+export { type CatalogBlock, CatalogError, parseNumericCell } from './catalogText.js';
 
 export type CatalogFormat = 'fits' | 'csv';
-
-export class CatalogError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'CatalogError';
-  }
-}
-
-/** A chunk of rows: numeric (NaN = missing) and text values of referenced columns. */
-export interface CatalogBlock {
-  start: number;
-  rows: number;
-  numeric(ref: string): Float64Array;
-  text(ref: string): string[];
-}
 
 export interface CatalogChunk {
   index: number;
@@ -166,22 +152,8 @@ function openFitsCatalog(file: string, hdu: number | string | undefined): Catalo
 // CSV
 // ---------------------------------------------------------------------------------------------
 
-const MISSING = new Set(['', 'nan', '+nan', '-nan', 'na', 'n/a', 'null', 'none', '--', 'masked']);
-
-/** A numeric CSV cell (see the module comment); throws naming line and column. */
-export function parseNumericCell(raw: string, where: () => string): number {
-  const s = raw.trim();
-  const l = s.toLowerCase();
-  if (MISSING.has(l)) return NaN;
-  if (l === 'inf' || l === '+inf' || l === 'infinity' || l === '+infinity') return Infinity;
-  if (l === '-inf' || l === '-infinity') return -Infinity;
-  const v = Number(s);
-  if (Number.isNaN(v) || /^0[xob]/i.test(s)) throw new Error(`${where()}: "${raw}" is not a number`);
-  return v;
-}
-
 function csvParser() {
-  return parse({ comment: '#', skip_empty_lines: true, trim: true, relax_column_count: false, info: true, bom: true });
+  return parse(CSV_PARSE_OPTIONS);
 }
 
 type CsvRecord = { record: string[]; info: { lines: number } };
@@ -203,13 +175,8 @@ async function openCsvCatalog(file: string): Promise<Catalog> {
   } catch (e) {
     throw new CatalogError(file, (e as Error).message);
   }
-  if (!header || header.length === 0 || (header.length === 1 && header[0] === '')) throw new CatalogError(file, 'no header line (the first line must name the columns)');
-  const dup = header.filter((h, i) => header!.indexOf(h) !== i);
-  if (dup.length) throw new CatalogError(file, `duplicate column name${dup.length > 1 ? 's' : ''} ${[...new Set(dup)].join(', ')}`);
-  const empty = header.findIndex((h) => h === '');
-  if (empty >= 0) throw new CatalogError(file, `column ${empty + 1} of the header has no name`);
+  const cols = checkCsvHeader(header, file);
   const digest = hash.digest('hex');
-  const cols = header;
   const index = new Map(cols.map((c, i) => [c, i]));
   return {
     file,

@@ -29,7 +29,6 @@
  * column is required when the model takes redshift as a feature (and ignored, with a warning,
  * otherwise).
  */
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AB_ZP_NJY } from '../simulate/empiricalNoise.js';
 
@@ -134,8 +133,22 @@ export function parseColumnMap(input: unknown, source = 'column map'): ColumnMap
   return r.data;
 }
 
-/** Reads a YAML / JSON column map file. */
+/** Parses column-map text (YAML, of which JSON is a subset); `source` names it in errors. */
+export async function parseColumnMapText(text: string, source = 'column map'): Promise<ColumnMap> {
+  let obj: unknown;
+  try {
+    const YAML = await import('yaml');
+    obj = YAML.parse(text, { uniqueKeys: true });
+  } catch (e) {
+    throw new ColumnMapError(source, `cannot parse: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return parseColumnMap(obj, source);
+}
+
+/** Reads a YAML / JSON column map file (Node). */
 export async function loadColumnMap(file: string): Promise<ColumnMap> {
+  // node:fs is imported here, not at the top, so that the browser page can use this module.
+  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -281,4 +294,41 @@ export function fluxToNJy(v: number, unit: FluxUnit): number {
 export function errorToNJy(e: number, unit: FluxUnit, fluxNJy: number): number {
   if (unit === 'ABmag') return (fluxNJy * Math.LN10 * e) / 2.5;
   return e * NJY_PER[unit];
+}
+
+/** Column names tried for a band's flux, error, the id and the redshift by guessColumnMap (case-insensitive). */
+export const GUESSED_COLUMNS = {
+  flux: ['{band}', '{band}_flux', 'flux_{band}', '{band}_fnu'],
+  error: ['{band}_err', '{band}_error', '{band}_fluxerr', '{band}_flux_err', '{band}_e', 'err_{band}', 'fluxerr_{band}', 'e_{band}'],
+  id: ['id', 'object_id', 'objid', 'name'],
+  redshift: ['redshift', 'z', 'z_spec', 'zspec', 'z_best'],
+} as const;
+
+/**
+ * A column map from the catalogue's column names alone, for catalogues that name their columns after
+ * the model's bands (e.g. jwst_f200w / jwst_f200w_err, or _flux / _err): GUESSED_COLUMNS, matched
+ * case-insensitively, all in `units` (default nJy). Bands without a flux and an error column are left
+ * out (masked in every row for a model with mask features; resolveColumnMap says otherwise).
+ */
+export function guessColumnMap(bands: readonly string[], columns: readonly string[], o: { units?: FluxUnit; needsRedshift?: boolean } = {}): ColumnMapInput {
+  const byLower = new Map<string, string>();
+  for (const c of columns) if (!byLower.has(c.toLowerCase())) byLower.set(c.toLowerCase(), c);
+  const find = (patterns: readonly string[], band = '') => {
+    for (const p of patterns) {
+      const hit = byLower.get(p.replace('{band}', band).toLowerCase());
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  };
+  const map: ColumnMapInput = { units: o.units ?? 'nJy', bands: {} };
+  for (const b of bands) {
+    const flux = find(GUESSED_COLUMNS.flux, b);
+    const error = find(GUESSED_COLUMNS.error, b);
+    if (flux && error) map.bands[b] = { flux, error };
+  }
+  const id = find(GUESSED_COLUMNS.id);
+  if (id) map.id = id;
+  const z = o.needsRedshift ? find(GUESSED_COLUMNS.redshift) : undefined;
+  if (z) map.redshift = z;
+  return map;
 }

@@ -154,8 +154,13 @@ export function readInoue14Coefficients(opts: { dataDir?: string; lafPath?: stri
   const dir = opts.lafPath && opts.dlaPath ? '' : path.join(resolveDataDir(opts.dataDir), 'igm');
   const lafPath = opts.lafPath ?? path.join(dir, 'LAFcoeff.txt');
   const dlaPath = opts.dlaPath ?? path.join(dir, 'DLAcoeff.txt');
-  const laf = parseLafCoefficients(readText(lafPath), lafPath);
-  const dla = parseDlaCoefficients(readText(dlaPath), dlaPath);
+  return inoue14Coefficients(readText(lafPath), lafPath, readText(dlaPath), dlaPath);
+}
+
+/** The coefficients from the texts of LAFcoeff.txt and DLAcoeff.txt (named in errors), which must list the same lambda_j. */
+export function inoue14Coefficients(lafText: string, lafPath: string, dlaText: string, dlaPath: string): Inoue14Coefficients {
+  const laf = parseLafCoefficients(lafText, lafPath);
+  const dla = parseDlaCoefficients(dlaText, dlaPath);
   for (let i = 0; i < laf.lambdaAA.length; i++) {
     if (laf.lambdaAA[i] !== dla.lambdaAA[i]) {
       throw new IgmCoefficientFileError(

@@ -210,21 +210,26 @@ export async function loadInoue11(dir: string): Promise<Inoue11Table> {
   // Imported lazily so the browser bundle of this module (parse + physics) needs no node:fs.
   const { readFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const read = async (name: string): Promise<string> => {
+  return readInoue11Tables(async (name) => {
     const p = join(dir, name);
     try {
       return await readFile(p, 'utf8');
     } catch (e) {
       throw new Inoue11FormatError(p, null, `cannot read: ${(e as Error).message}`);
     }
-  };
+  }, (name) => join(dir, name));
+}
+
+/**
+ * The Inoue 2011 tables from any reader of the files by name (`lines_<Z>.dat`, `continuum_<Z>.dat`):
+ * the browser's fetch or picked files, Node's file system. `where` names a file in errors.
+ */
+export async function readInoue11Tables(read: (name: string) => Promise<string>, where: (name: string) => string = (n) => n): Promise<Inoue11Table> {
   const lines: Inoue11File[] = [];
   const continua: Inoue11File[] = [];
   for (const label of INOUE11_Z_LABELS) {
-    const ln = join(dir, `lines_${label}.dat`);
-    const cn = join(dir, `continuum_${label}.dat`);
-    lines.push(parseInoue11Lines(await read(`lines_${label}.dat`), ln));
-    continua.push(parseInoue11Continuum(await read(`continuum_${label}.dat`), cn));
+    lines.push(parseInoue11Lines(await read(`lines_${label}.dat`), where(`lines_${label}.dat`)));
+    continua.push(parseInoue11Continuum(await read(`continuum_${label}.dat`), where(`continuum_${label}.dat`)));
   }
   return buildInoue11Table(lines, continua);
 }

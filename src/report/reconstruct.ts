@@ -30,7 +30,6 @@ import { CANONICAL_WIDTH, fromCanonicalRow } from '../simulate/canonical.js';
 import { type SimulationConfig, configThetaLayout, parseSimulationConfig } from '../simulate/config.js';
 import { GpuSynthesizer, SYNTH_DERIVED_COLUMNS, SYNTH_DERIVED_W } from '../simulate/gpuSynth.js';
 import { EXTRA_COLUMNS } from '../simulate/gridMatrix.js';
-import { forwardModelForConfig } from '../simulate/simulate.js';
 import { type ThetaLayout, thetaToCanonical } from '../simulate/theta.js';
 
 /** Posterior draws of one galaxy. */
@@ -151,7 +150,7 @@ export interface ReconstructorOptions {
   /** The simulation config: validated, or as stored (JSON object) in a library's `config` attribute. */
   config: SimulationConfig | unknown;
   dataDir?: string;
-  /** A forward model already loaded for this config (else loaded from the data directory). */
+  /** A forward model already loaded for this config (else loaded from the data directory, Node only). */
   model?: CpuForwardModel;
   /** Galaxies per GPU chunk; default min(4096, what the device's bindings allow). */
   chunk?: number;
@@ -249,7 +248,9 @@ export class PosteriorReconstructor {
   static async create(o: ReconstructorOptions): Promise<PosteriorReconstructor> {
     const config = parseSimulationConfig(o.config, 'simulation config');
     const layout = configThetaLayout(config);
-    const model = o.model ?? (await forwardModelForConfig(config, o.dataDir));
+    // simulate.ts reads the data directory (Node): imported only when no forward model is given, so
+    // that the browser page, which passes one built from fetched files, never loads it.
+    const model = o.model ?? (await (await import('../simulate/simulate.js')).forwardModelForConfig(config, o.dataDir));
     const grid = model.data.grid;
     const limit = Math.min(o.gpu.limits.maxStorageBufferBindingSize, o.gpu.limits.maxBufferSize);
     const perGalaxy = 4 * Math.max(grid.ages.length * grid.metallicities.length, grid.wavelengthAA.length + EXTRA_COLUMNS);
