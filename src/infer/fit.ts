@@ -567,7 +567,7 @@ export async function fitCatalog(o: FitCatalogOptions): Promise<FitResult> {
         engine = await createFlowEngine(engineKind, loaded.flow, o.engineOptions ?? {});
         ownEngine = true;
       }
-      const ctx = chunkContext(engine, loaded, feats, rmap, def.redshiftRange, { M, seed, maxDraws, oodSigma, minAcceptance, saveSamples });
+      const ctx = chunkContext(engine, loaded, feats, rmap, def.redshiftRange, { M, seed, maxDraws, oodSigma, minAcceptance, saveSamples }, def.selection);
       for await (const c of cat.chunks(chunkSize, { skip: (i) => done.has(i), numeric: rmap.numericColumns, text: rmap.textColumns })) {
         if (!c.block) continue;
         if (o.signal?.aborted) throw new FitError(`fit interrupted after ${rowsResumed + rowsComputed} of ${nRows} rows; the finished chunks are kept in ${partsDir}: rerun the same command to resume`);

@@ -7,6 +7,7 @@
 import type { FlowModel } from '../flow/flow.js';
 import type { LoadedModel, ParameterInfo } from '../flow/modelFiles.js';
 import { type ResolvedFeatures, computeFeatures, resolveFeatures } from '../simulate/features.js';
+import { type ResolvedSelection, SelectionConfigSchema, detectionSnr, resolveSelection } from '../simulate/selection.js';
 import { type FeatureConfig, type NoiseConfig, type ResolvedNoise, parseFeatureConfig, parseNoiseConfig, resolveNoise } from '../simulate/noise.js';
 import { PriorSchema, priorSupport } from '../simulate/priors.js';
 import type { FlowEngine } from '../train/engine.js';
@@ -40,6 +41,8 @@ export const FIT_FLAGS = {
   SAMPLING_CAPPED: 512,
   /** A masked band was never masked in the training set. */
   MASK_UNTRAINED: 1024,
+  /** The row fails the training library's detection selection: outside the population the model learned. */
+  BELOW_SELECTION: 2048,
 } as const;
 export type FitFlagName = keyof typeof FIT_FLAGS;
 
@@ -55,6 +58,7 @@ export const FIT_FLAG_DESCRIPTIONS: Record<FitFlagName, string> = {
   LOW_ACCEPTANCE: 'the prior-bounded rejection sampler accepted fewer than minAcceptance of the draws',
   SAMPLING_CAPPED: 'the rejection cap was hit: some samples are NaN',
   MASK_UNTRAINED: 'a masked band was never masked in the training set',
+  BELOW_SELECTION: "the row fails the training library's detection selection (S/N below selection.minSnr in its detection bands): the model never saw such galaxies",
 };
 
 /** Names of the bits set in a flag value. */
@@ -82,6 +86,8 @@ export interface FeatureDefinitionCore {
   redshiftRange?: [number, number];
   /** What identifies the definition (fit.ts hashes its canonical JSON): the features and noise sections used. */
   identity: { features: FeatureConfig; noise: unknown; softeningNJy: number[] };
+  /** The training library's detection selection, bound to the model's bands (BELOW_SELECTION). */
+  selection?: ResolvedSelection;
 }
 
 /** config.json keys under `training` that may hold the simulation config, in the order they are tried. */
@@ -118,7 +124,7 @@ export async function featureDefinitionFromConfig(
     }
   }
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new FitError(`${source}: not a simulation config (an object with features and noise sections)`);
-  const c = cfg as { features?: unknown; noise?: unknown; parameters?: unknown };
+  const c = cfg as { features?: unknown; noise?: unknown; parameters?: unknown; selection?: unknown };
   let featureCfg;
   try {
     featureCfg = parseFeatureConfig(c.features ?? {});
@@ -164,7 +170,15 @@ export async function featureDefinitionFromConfig(
     const p = PriorSchema.safeParse((c.parameters as Record<string, unknown>).redshift);
     if (p.success && p.data.prior !== 'fixed') redshiftRange = priorSupport(p.data);
   }
-  return { features, source, redshiftRange, identity: { features: featureCfg, noise: needsNoise ? c.noise : null, softeningNJy: Array.from(features.softeningNJy) } };
+  let selection: ResolvedSelection | undefined;
+  if (c.selection !== undefined) {
+    try {
+      selection = resolveSelection(SelectionConfigSchema.parse(c.selection), bands);
+    } catch (e) {
+      throw new FitError(`${source}: selection: ${(e as Error).message}`);
+    }
+  }
+  return { features, source, redshiftRange, selection, identity: { features: featureCfg, noise: needsNoise ? c.noise : null, softeningNJy: Array.from(features.softeningNJy) } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,6 +226,8 @@ export interface ChunkContext {
   rmap: ResolvedColumnMap;
   /** The training prior's range of the redshift feature, when known (REDSHIFT_OUT_OF_RANGE). */
   redshiftRange?: [number, number];
+  /** The training library's detection selection, when it had one (BELOW_SELECTION). */
+  selection?: ResolvedSelection;
   xMean: Float64Array;
   bounds: ReturnType<typeof boundsFromParameters>;
   M: number;
@@ -244,6 +260,7 @@ export function chunkContext(
   rmap: ResolvedColumnMap,
   redshiftRange: [number, number] | undefined,
   o: ChunkOptions,
+  selection?: ResolvedSelection,
 ): ChunkContext {
   return {
     engine,
@@ -251,6 +268,7 @@ export function chunkContext(
     feats,
     rmap,
     redshiftRange,
+    selection,
     xMean: model.flow.xStd.mean,
     bounds: boundsFromParameters(model.config.parameters),
     P: model.config.parameters.length,
@@ -366,6 +384,8 @@ export async function fitChunk(ctx: ChunkContext, start: number, rows: number, b
         if (rr && (zi < rr[0] || zi > rr[1])) f |= FIT_FLAGS.REDSHIFT_OUT_OF_RANGE;
       }
     }
+    // detectionSnr uses the usable bands only (finite values, error > 0).
+    if (ctx.selection && !(detectionSnr(ctx.selection, flux, error, i, B) >= ctx.selection.config.minSnr)) f |= FIT_FLAGS.BELOW_SELECTION;
     flags[i] = f;
     masked[i] = m.join(';');
   }

@@ -113,6 +113,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const csvRows = (file: string): Record<string, string>[] => parse(readFileSync(file, 'utf8'), { columns: true });
+/** A cell of the written catalogue (row i, column name). */
+const cellOf = (i: number, col: string): string => (parse(readFileSync(csvFile, 'utf8'), { columns: true, comment: '#' }) as Record<string, string>[])[i][col];
 const num = (s: string) => (s === 'nan' ? NaN : Number(s));
 
 describe('column maps and units', () => {
@@ -170,6 +172,29 @@ describe('the feature definition of a model', () => {
 
 describe('fitCatalog end to end', () => {
   let base = '';
+  it("rows that fail the training library's detection selection are flagged BELOW_SELECTION (and still fitted)", async () => {
+    // A selection on the stack of band0 + band1 at S/N 30: some rows pass, some do not.
+    const selection = { bands: ['band0', 'band1'], combine: 'stack', minSnr: 30 };
+    const out = path.join(dir, 'out-selection');
+    const r = await fitCatalog({ model: modelDir, catalog: csvFile, map: MAP, out, samples: 50, chunk: 16, seed: 3, saveSamples: false, simulationConfig: { ...toySimulationConfig(SPEC), selection }, onWarning: () => {} });
+    const rows = csvRows(r.files.summaryCsv);
+    let below = 0;
+    rows.forEach((row, i) => {
+      const f0 = Number(cellOf(i, 'f0'));
+      const e0 = Number(cellOf(i, 'e0'));
+      const f1 = Number(cellOf(i, 'f1'));
+      const e1 = Number(cellOf(i, 'e1'));
+      const use = [[f0, e0], [f1, e1]].filter(([f, e]) => Number.isFinite(f) && Number.isFinite(e) && e > 0);
+      const snr = use.length ? use.reduce((a, [f]) => a + f, 0) / Math.sqrt(use.reduce((a, [, e]) => a + e * e, 0)) : NaN;
+      const expected = !(snr >= 30);
+      expect((Number(row.flags) & FIT_FLAGS.BELOW_SELECTION) !== 0, `row ${i}: S/N ${snr}`).toBe(expected);
+      if (expected) below++;
+    });
+    expect(below).toBeGreaterThan(2);
+    expect(below).toBeLessThan(N - 2);
+    expect(r.flagCounts.BELOW_SELECTION).toBe(below);
+  });
+
   it('CSV: summaries, flags and samples', async () => {
     const out = path.join(dir, 'out-csv');
     const warnings: string[] = [];

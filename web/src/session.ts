@@ -203,7 +203,7 @@ export class Session {
       oodSigma: settings.oodSigma,
       minAcceptance: settings.minAcceptance,
       saveSamples: false,
-    });
+    }, def.selection);
     const t0 = performance.now();
     for (let start = 0; start < n; start += settings.chunk) {
       const rows = Math.min(settings.chunk, n - start);
@@ -259,7 +259,7 @@ export class Session {
       oodSigma: s.oodSigma,
       minAcceptance: s.minAcceptance,
       saveSamples: true,
-    });
+    }, def.selection);
     const block = cat.block(row, 1, { numeric: rmap.numericColumns, text: rmap.textColumns });
     const r = await fitChunk(ctx, row, 1, block);
     const { flux, error } = blockPhotometry(rmap, block, 1);
