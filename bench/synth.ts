@@ -26,7 +26,12 @@ export async function benchSynth(ctx: BenchContext): Promise<void> {
   const model = await forwardModelForConfig(config);
   const layout = configThetaLayout(config);
   const P = layout.columns.length;
-  const synth = await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: config.sfh });
+  // Both GEMM paths side by side: metallicity pairs (the default) and the full A*nZ GEMM.
+  const variants = [
+    { name: 'pairs', synth: await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: config.sfh }) },
+    { name: 'full', synth: await GpuSynthesizer.create(ctx.gpu, model, { sfhFamily: config.sfh, pairZ: false }) },
+  ];
+  const synth = variants[0].synth;
   const modelBuf = uploadBuffer(dev, packPriorModel(priorKernelModel(layout)), 'prior model');
   const B = synth.nBands;
   try {
@@ -38,8 +43,9 @@ export async function benchSynth(ctx: BenchContext): Promise<void> {
     const cpuRate = sampleN / ((performance.now() - t0) / 1000);
     ctx.log(`CPU reference: ${cpuRate.toFixed(1)} galaxies/s (float64, one thread)`);
 
-    for (const n of sizes) {
-      const chunk = synth.chunk;
+    const rates: Record<string, Record<number, number>> = { pairs: {}, full: {} };
+    for (const n of sizes) for (const { name: variant, synth } of variants) {
+      const chunk = Math.min(...variants.map((v) => v.synth.chunk));
       const buffers = Array.from({ length: Math.ceil(n / chunk) }, (_, k) => {
         const m = Math.min(chunk, n - k * chunk);
         return {
@@ -70,7 +76,7 @@ export async function benchSynth(ctx: BenchContext): Promise<void> {
         if (n === sizes[sizes.length - 1]) {
           const stages = await synth.profileOnDevice(buffers[0], buffers[0].m, hosts[0]);
           for (const [stage, sec] of Object.entries(stages)) {
-            ctx.emit({ name: 'synth_stage', size: `${buffers[0].m}`, metric: stage, value: sec * 1e3, unit: 'ms', device: ctx.device, ratio_vs_cpu: null, galaxies_per_s_if_alone: buffers[0].m / sec });
+            ctx.emit({ name: 'synth_stage', size: `${buffers[0].m}`, metric: stage, value: sec * 1e3, unit: 'ms', device: ctx.device, ratio_vs_cpu: null, galaxies_per_s_if_alone: buffers[0].m / sec, variant });
           }
         }
         const f = await readFloat32(dev, buffers[0].fluxes, 0, Math.min(1000, buffers[0].m) * B);
@@ -89,13 +95,16 @@ export async function benchSynth(ctx: BenchContext): Promise<void> {
           cpu_ref_galaxies_per_s: cpuRate,
           weights: synth.needsHostCanonical ? 'host' : 'gpu',
           finite_fluxes: finite,
+          variant,
         });
+        rates[variant][n] = rate;
+        if (variant === 'full') ctx.emit({ name: 'synth_pairs_speedup', size: `${n}`, metric: 'pairs / full', value: rates.pairs[n] / rate, unit: 'x', device: ctx.device, ratio_vs_cpu: null });
       } finally {
         for (const b of buffers) for (const x of [b.theta, b.canon, b.fluxes, b.derived]) x.destroy();
       }
     }
   } finally {
-    synth.destroy();
+    for (const v of variants) v.synth.destroy();
     modelBuf.destroy();
   }
 
