@@ -3,30 +3,43 @@
  * backward, clip, Adam, one loss readback per epoch) and sampling throughput (posterior samples/s:
  * base normals, inverse through the stack, log-probs, readback and un-standardisation) of the GPU
  * flow engine, for the sbi default (5 transforms, 50 hidden) and the reference study's best run
- * (14, 30); 8 parameters, 29 context features, 2 residual blocks, 10 bins. Batch sizes 256..65536
- * (fewer on a software adapter). The CPU reference (the float64 CpuFlowEngine, one thread) is timed
+ * (14, 30) with 8 parameters and 29 context features, and the models `npm start` trains (5, 50) with
+ * 11 parameters and 30 features; 2 residual blocks, 10 bins. Batch sizes 256..65536 (256, 512 and
+ * 4096 on a software adapter). The CPU reference (the float64 CpuFlowEngine, one thread) is timed
  * on a small batch of the same architecture; ratio_vs_cpu = GPU rate / CPU rate.
+ *
+ * On a software adapter the engine's defaults there ('rows' conditioner kernels, idle event pump)
+ * are measured side by side with the previous defaults ('gemm' path, busy pump: see
+ * src/flow/gpu/network.ts LinearPath and src/flow/gpu/pump.ts), each record naming its `engine`.
  *
  * Synthetic data (a linear-Gaussian-like task, the flow's cost does not depend on the values): an
  * epoch is `steps` full batches. Each size gets one warm-up epoch (pipeline compilation, plan
  * recording), then `repeats` timed epochs (median). Options: sizes, repeats, archs (names),
- * profile (log a per-kernel breakdown of one training step at every size).
+ * engines (configurations to compare: 'default', 'rows', 'gemm', 'gemm+busy'), profile (log a
+ * per-kernel breakdown of one training step at every size).
  */
 import { type FlowModel, createFlow, fitFlowStandardization } from '../src/flow/flow.js';
-import { GpuFlowEngine } from '../src/flow/gpuEngine.js';
+import { type GpuEngineOptions, GpuFlowEngine } from '../src/flow/gpuEngine.js';
 import { RngPurpose, standardNormals } from '../src/flow/rng.js';
 import { CpuFlowEngine } from '../src/train/engine.js';
 import { type BenchContext, median } from './harness.js';
 
+/** Engine configurations to compare (GpuEngineOptions overrides). */
+const ENGINE_CONFIGS: Record<string, Pick<GpuEngineOptions, 'linear' | 'idlePump'>> = {
+  default: {},
+  rows: { linear: 'rows' },
+  gemm: { linear: 'gemm' },
+  /** The engine's defaults on software adapters before the 'rows' path and the idle pump. */
+  'gemm+busy': { linear: 'gemm', idlePump: false },
+};
+
 export const FLOW_ARCHITECTURES = [
-  { name: 'sbi-default', transforms: 5, hidden: 50 },
-  { name: 'reference-study', transforms: 14, hidden: 30 },
+  { name: 'sbi-default', transforms: 5, hidden: 50, P: 8, F: 29 },
+  { name: 'reference-study', transforms: 14, hidden: 30, P: 8, F: 29 },
+  { name: 'run-model', transforms: 5, hidden: 50, P: 11, F: 30 },
 ] as const;
 
-const P = 8;
-const F = 29;
-
-function syntheticData(n: number, seed: number): { theta: Float64Array; x: Float64Array } {
+function syntheticData(n: number, seed: number, P: number, F: number): { theta: Float64Array; x: Float64Array } {
   const theta = standardNormals(n * P, seed, RngPurpose.user);
   const e = standardNormals(n * F, seed + 1, RngPurpose.user);
   const x = new Float64Array(n * F);
@@ -34,8 +47,8 @@ function syntheticData(n: number, seed: number): { theta: Float64Array; x: Float
   return { theta, x };
 }
 
-function flowFor(arch: { transforms: number; hidden: number }, data: { theta: Float64Array; x: Float64Array }, n: number): FlowModel {
-  const model = createFlow({ thetaDim: P, contextDim: F, transforms: arch.transforms, hidden: arch.hidden, blocks: 2, bins: 10, seed: 1 });
+function flowFor(arch: { transforms: number; hidden: number; P: number; F: number }, data: { theta: Float64Array; x: Float64Array }, n: number): FlowModel {
+  const model = createFlow({ thetaDim: arch.P, contextDim: arch.F, transforms: arch.transforms, hidden: arch.hidden, blocks: 2, bins: 10, seed: 1 });
   fitFlowStandardization(model, data.theta, data.x, n);
   return model;
 }
@@ -44,16 +57,19 @@ const rowsOf = (n: number) => Uint32Array.from({ length: n }, (_, i) => i);
 
 export async function benchFlow(ctx: BenchContext): Promise<void> {
   const software = ctx.gpu.adapter.isSoftware;
-  const sizes = ctx.options.sizes ?? (software ? [256, 4096] : [256, 1024, 4096, 16384, 65536]);
+  const sizes = ctx.options.sizes ?? (software ? [256, 512, 4096] : [256, 1024, 4096, 16384, 65536]);
+  const configs = (ctx.options.engines as string[] | undefined) ?? (software ? ['default', 'gemm+busy'] : ['default']);
+  for (const c of configs) if (!(c in ENGINE_CONFIGS)) throw new Error(`bench flow: unknown engine configuration "${c}" (${Object.keys(ENGINE_CONFIGS).join(', ')})`);
   const repeats = ctx.options.repeats ?? (software ? 1 : 3);
   // Enough rows for a few full batches at the largest size.
   const stepsAt = (b: number) => Math.max(2, Math.min(software ? 4 : 16, Math.ceil((software ? 8192 : 262144) / b)));
   const nData = Math.max(...sizes.map((b) => b * stepsAt(b)));
-  const data = syntheticData(nData, 7);
   const archs = (ctx.options.archs as string[] | undefined) ?? FLOW_ARCHITECTURES.map((a) => a.name);
   for (const arch of FLOW_ARCHITECTURES.filter((a) => archs.includes(a.name))) {
+    const { P, F } = arch;
+    const data = syntheticData(nData, 7, P, F);
     const model = flowFor(arch, data, nData);
-    const label = `${arch.name} (T=${arch.transforms}, H=${arch.hidden})`;
+    const label = `${arch.name} (T=${arch.transforms}, H=${arch.hidden}, P=${P}, F=${F})`;
 
     // CPU reference on a small batch: one epoch of 2 x 256 rows; 512 posterior draws.
     const cpu = new CpuFlowEngine(model);
@@ -76,10 +92,12 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
     ctx.log(`${label}: CPU reference ${cpuTrain.toFixed(0)} training samples/s (batch 256), ${cpuSample.toFixed(0)} posterior samples/s (float64, one thread)`);
     await cpu.dispose();
 
-    for (const batch of sizes) {
+    for (const batch of sizes) for (const config of configs) {
       const steps = stepsAt(batch);
       const n = batch * steps;
-      const engine = await GpuFlowEngine.create(model, { gpu: ctx.gpu, evalBlock: Math.min(Math.max(batch, 4096), software ? 16384 : 262144) });
+      const engine = await GpuFlowEngine.create(model, { gpu: ctx.gpu, ...ENGINE_CONFIGS[config], evalBlock: Math.min(Math.max(batch, 4096), software ? 16384 : 262144) });
+      const path = engine.net.linear;
+      const tag = configs.length > 1 ? ` ${config}` : '';
       try {
         await engine.setData({ theta: data.theta, x: data.x, n: nData });
         const rows = rowsOf(n);
@@ -96,7 +114,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
         const trainRate = n / sec;
         ctx.emit({
           name: 'flow-train',
-          size: `${arch.name} b=${batch}`,
+          size: `${arch.name} b=${batch}${tag}`,
           metric: 'training throughput',
           value: trainRate,
           unit: 'samples/s',
@@ -105,6 +123,10 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           arch: arch.name,
           transforms: arch.transforms,
           hidden: arch.hidden,
+          theta_dim: P,
+          context_dim: F,
+          engine: config,
+          linear: path,
           batch,
           steps_per_epoch: steps,
           epoch_seconds: sec,
@@ -116,7 +138,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
         if (ctx.options.profile) {
           const prof = await engine.profileTrainStep(batch, { lr: 5e-4, clipNorm: 5 });
           const total = prof.reduce((a, p) => a + p.ms, 0);
-          ctx.log(`  profile ${label} b=${batch} (each dispatch alone, ${total.toFixed(1)} ms):`);
+          ctx.log(`  profile ${label} b=${batch}${tag} (each dispatch alone, ${total.toFixed(1)} ms):`);
           for (const p of prof.slice(0, 12)) ctx.log(`    ${p.name.padEnd(36)} x${String(p.count).padEnd(4)} ${p.ms.toFixed(2).padStart(9)} ms  ${((100 * p.ms) / total).toFixed(1)}%`);
         }
 
@@ -134,7 +156,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
         const sampleRate = m / ssec;
         ctx.emit({
           name: 'flow-sample',
-          size: `${arch.name} m=${m}`,
+          size: `${arch.name} m=${m}${tag}`,
           metric: 'sampling throughput',
           value: sampleRate,
           unit: 'posterior samples/s',
@@ -143,6 +165,8 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           arch: arch.name,
           transforms: arch.transforms,
           hidden: arch.hidden,
+          engine: config,
+          linear: path,
           draws: m,
           contexts: nCtx,
           seconds: ssec,

@@ -88,6 +88,18 @@ export interface SplineMapShape extends SplineShape {
   input?: RowLayout;
   /** Layout of the output (y for forward, u for inverse); default dense n x dims. */
   output?: RowLayout;
+  /**
+   * One thread per sample walking its dims (no workgroup memory, no barrier): for CPU drivers, where
+   * a barrier switches coroutines (`splineSerialFor`). The same sums in the same order (dims <= 64),
+   * so the same bits.
+   */
+  serial?: boolean;
+}
+
+/** The forward / inverse default for a device: serial on CPU adapters. */
+export function splineSerialFor(device: GPUDevice): boolean {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return !!info && summariseAdapter(info).isSoftware;
 }
 
 export interface SplineBackwardShape extends SplineShape {
@@ -162,13 +174,14 @@ function mapProgram(shape: SplineMapShape, mode: 0 | 1): ProgramInfo {
   const { n, dims, spec } = shape;
   const inL = layout(name, 'input', shape.input, n, dims);
   const outL = layout(name, 'output', shape.output, n, dims);
-  const lanes = Math.min(dims, SPLINE_WORKGROUP);
+  const serial = !!shape.serial;
+  const lanes = serial ? 1 : Math.min(dims, SPLINE_WORKGROUP);
   const spg = Math.floor(SPLINE_WORKGROUP / lanes);
   const { workgroups, gridX } = fold2D(ceilDiv(n, spg));
   return {
-    name: `${name}(K=${spec.bins})`,
+    name: `${name}(K=${spec.bins}${serial ? ', serial' : ''})`,
     shader: 'nn/spline.wgsl',
-    defines: { BINS: `${spec.bins}u`, WG: `${SPLINE_WORKGROUP}u`, MODE: mode, RQ_GRAD: false },
+    defines: { BINS: `${spec.bins}u`, WG: `${SPLINE_WORKGROUP}u`, MODE: mode, RQ_GRAD: false, SERIAL: serial },
     workgroups,
     uniforms: [
       ['u32', n],

@@ -11,7 +11,8 @@
 //   bindings: 0 input (read), 1 raw (read), 2 output (read_write), 3 logdet (read_write, n),
 //   4 uniforms. Threads: P.lanes per sample (lanes = min(dims, WG)), P.spg = WG / lanes samples per
 //   workgroup; lane l handles dims l, l + lanes, ...; the per-sample sum goes through workgroup
-//   memory and lane 0 adds the partials in lane order (deterministic, no atomics).
+//   memory and lane 0 adds the partials in lane order (deterministic, no atomics). SERIAL (CPU
+//   drivers, lanes = 1): no workgroup memory and no barrier, each thread sums its dims itself.
 // MODE 2, backward of the forward: gU = dL/du, gRaw = dL/draw given gY = dL/dy and gL = dL/dlogdet
 //   (per sample, shared by its dims). One thread per scalar, WG consecutive scalars per group.
 //   bindings: 0 u, 1 raw, 2 gY, 3 gL (n), 4 gU (read_write), 5 gRaw (read_write, dense like raw),
@@ -78,7 +79,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> logdet: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
 
+#if !SERIAL
 var<workgroup> part: array<f32, WG>;
+#endif
 #endif
 
 #if MODE == 2
@@ -152,6 +155,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       acc += r.logdet;
     }
   }
+#if SERIAL
+  // lanes = 1: acc is the sample's whole sum, in the same order as lane 0's below.
+  if (live) {
+    logdet[n] = select(acc, logdet[n] + acc, P.accumulate != 0u);
+  }
+#else
   part[tid] = acc;
   workgroupBarrier();
   if (live && lane == 0u) {
@@ -164,5 +173,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     logdet[n] = sum;
   }
+#endif
 }
 #endif

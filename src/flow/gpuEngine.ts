@@ -14,10 +14,17 @@
  * (copyBufferToBuffer) and the gather kernel reads the rows. Host work per epoch is O(1), and the
  * training rows are uploaded once (re-uploaded only if they change).
  *
- * Dispatches: a step's (15 + 14 blocks) per transform + ~7 dispatches (215 for the sbi default,
- * 593 for 14 transforms) are recorded ONCE per batch size into a DispatchPlan (src/flow/gpu/plan.ts: pipelines, bind groups and uniforms built once)
- * and replayed; steps are submitted in groups of about 2048 dispatches with at most two groups in
- * flight. Passes are split at 256 dispatches.
+ * Dispatches: a step's (15 + 14 blocks) per transform + ~7 dispatches on the 'gemm' path (215 for
+ * the sbi default, 593 for 14 transforms; 111 and 300 on the 'rows' path of CPU drivers, see
+ * src/flow/gpu/network.ts) are recorded ONCE per batch size into a DispatchPlan (src/flow/gpu/plan.ts:
+ * pipelines, bind groups and uniforms built once) and replayed; steps are submitted in groups of
+ * about 2048 dispatches with at most two groups in flight. Passes are split at 256 dispatches.
+ *
+ * CPU drivers (llvmpipe): the conditioner runs on the 'rows' kernels, the spline forward / inverse
+ * without barriers, and every GPU-bound call waits with Dawn's event pump on a timer
+ * (src/flow/gpu/pump.ts) so that the JS thread does not spin a core the driver's threads need.
+ * Together 4-7x the training throughput of the GEMM path with the busy pump on a 2-core machine
+ * (bench/flow.ts compares them).
  *
  * Sampling: inverse through the stack (spline inverse kernel) for a block of draws in one
  * submission; the base normals z_p = standardNormal(seed, posterior, d P + p) are generated on the
@@ -30,6 +37,7 @@
  * `steps` counts every step of the epoch.
  */
 import { gatherProgram } from '../../kernels/nn/gather.js';
+import { subgroupsOf8 } from '../../kernels/nn/linearRows.js';
 import { LOSS_SLOT_WORDS, decodeLossSlot, nllFinalizeProgram, nllGroupsFor, nllSamplesProgram } from '../../kernels/nn/loss.js';
 import { baseNormalOffsets, baseNormalsProgram, epochOrderProgram } from '../../kernels/nn/columns.js';
 import {
@@ -54,14 +62,19 @@ import { type FlowLayout, buildLayout } from './layout.js';
 import { logStdSum } from './standardize.js';
 import type { EngineOptions, EpochSpec, EpochStats, FlowData, FlowEngine, SampleBatch, SampleRequest, StepOptions } from '../train/engine.js';
 import { EpochPermutation, TrainRngPurpose } from '../train/split.js';
-import { type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
+import { type LinearPath, type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, SPLIT_NONE, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
 import { DispatchPlan, PlanRecorder } from './gpu/plan.js';
+import { withIdlePump } from './gpu/pump.js';
 
 export interface GpuEngineOptions extends EngineOptions {
   /** Use this device (not destroyed by dispose) instead of creating one from `device`. */
   gpu?: Gpu;
-  /** Row split of the weight-gradient GEMMs (default by adapter: SPLIT_GPU / SPLIT_CPU_DRIVER). */
+  /** Row split of the weight-gradient GEMMs (default by adapter: SPLIT_GPU / SPLIT_CPU_DRIVER; SPLIT_NONE on the 'rows' path). */
   split?: SplitTuning;
+  /** Kernels of the conditioner's Linear layers (default: 'rows' on CPU drivers, 'gemm' on GPUs; see network.ts LinearPath). */
+  linear?: LinearPath;
+  /** Dawn's event pump on a timer while waiting (default: on CPU drivers; src/flow/gpu/pump.ts). */
+  idlePump?: boolean;
   /** Rows per evaluation / sampling block (default 65536; the workspace grows to it as needed). */
   evalBlock?: number;
 }
@@ -142,6 +155,8 @@ export class GpuFlowEngine implements FlowEngine {
   readonly net: NetShape;
   readonly splitTuning: SplitTuning;
   readonly evalBlock: number;
+  /** Waits with Dawn's event pump on a timer (CPU drivers: the host and the "GPU" share the cores). */
+  private readonly idlePump: boolean;
   private readonly optimTuning: OptimTuning;
   private readonly nllGroups: number;
   private readonly lpConst: number;
@@ -177,9 +192,13 @@ export class GpuFlowEngine implements FlowEngine {
     this.device = gpu.device;
     const cfg = this.model.config;
     this.layout = model.layout.alignElements % 64 === 0 ? model.layout : buildLayout(cfg, { alignElements: 64 });
-    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline);
     const software = gpu.adapter.isSoftware || isCpuDriver(this.device);
-    this.splitTuning = opts.split ?? (software ? SPLIT_CPU_DRIVER : SPLIT_GPU);
+    this.idlePump = opts.idlePump ?? software;
+    // The register-tiled 'rows' kernels are written for CPU drivers' execution model (a workgroup
+    // per thread, costly memory instructions and barriers); GPUs keep the tiled GEMM.
+    const linear = opts.linear ?? (software ? 'rows' : 'gemm');
+    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: software });
+    this.splitTuning = opts.split ?? (linear === 'rows' ? SPLIT_NONE : software ? SPLIT_CPU_DRIVER : SPLIT_GPU);
     this.evalBlock = opts.evalBlock ?? 65536;
     if (!Number.isInteger(this.evalBlock) || this.evalBlock < 1) throw new RangeError(`gpu engine: evalBlock must be a positive integer, got ${this.evalBlock}`);
     this.optimTuning = defaultOptimTuning(this.device);
@@ -230,6 +249,14 @@ export class GpuFlowEngine implements FlowEngine {
       for (let k = 0; k < t.size; k++) out[t.offset + k] = src[s.offset + k];
     });
     return out;
+  }
+
+  /**
+   * A GPU-bound call: WebGPU error scopes around it and, on CPU drivers in Node, Dawn's event pump
+   * on a timer while it waits (src/flow/gpu/pump.ts: the busy pump would take a core from llvmpipe).
+   */
+  private gpuCall<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    return withIdlePump(this.idlePump, () => withErrorScopes(this.device, label, fn));
   }
 
   private async readF32(b: GPUBuffer, floats: number): Promise<Float32Array> {
@@ -420,13 +447,13 @@ export class GpuFlowEngine implements FlowEngine {
     return { sum: s.sum, count: s.count };
   }
 
-  /** Per-kernel wall-clock profile of one training step on `batchSize` rows 0.. of the data (tuning aid). */
+  /** Per-kernel profile of one training step on `batchSize` rows 0.. of the data (DispatchPlan.profile; a tuning aid). */
   async profileTrainStep(batchSize: number, opts: StepOptions, repeats = 1): Promise<{ name: string; count: number; ms: number }[]> {
     const rows = Uint32Array.from({ length: batchSize }, (_, i) => i);
     this.requireData(rows);
     const tp = await this.trainPlan(batchSize, opts);
     write(this.device, this.trainWs!.idx, 0, rows);
-    return tp.plan.profile(repeats);
+    return this.gpuCall('flow profile', () => tp.plan.profile(repeats));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -435,7 +462,7 @@ export class GpuFlowEngine implements FlowEngine {
   async trainStep(rows: Uint32Array, opts: StepOptions): Promise<number> {
     if (rows.length === 0) throw new RangeError('trainStep: empty batch');
     this.requireData(rows);
-    return withErrorScopes(this.device, 'flow train step', async () => {
+    return this.gpuCall('flow train step', async () => {
       const tp = await this.trainPlan(rows.length, opts);
       write(this.device, this.trainWs!.idx, 0, rows);
       this.resetSlot(SLOT_TRAIN);
@@ -464,7 +491,7 @@ export class GpuFlowEngine implements FlowEngine {
     if (N === 0) throw new RangeError('trainEpoch: no training rows');
     this.requireData(spec.rows);
     const B = Math.min(spec.batchSize, N);
-    return withErrorScopes(this.device, `flow train epoch ${spec.epoch}`, async () => {
+    return this.gpuCall(`flow train epoch ${spec.epoch}`, async () => {
       const rem = N % B;
       // Size the workspace for both batch sizes first (growing it drops the plans built on it).
       const ws = this.trainWorkspace(Math.max(rowSplit(B, this.splitTuning).nPad, rem ? rowSplit(rem, this.splitTuning).nPad : 0));
@@ -549,7 +576,7 @@ export class GpuFlowEngine implements FlowEngine {
   async evalLoss(rows: Uint32Array): Promise<number> {
     if (rows.length === 0) throw new RangeError('evalLoss: no rows');
     this.requireData(rows);
-    return withErrorScopes(this.device, 'flow evalLoss', async () => {
+    return this.gpuCall('flow evalLoss', async () => {
       this.ensureEvalWorkspace(rows.length);
       const ws = this.evalWorkspace();
       if (!sameRows(this.evalRows?.host ?? null, rows)) {
@@ -595,7 +622,7 @@ export class GpuFlowEngine implements FlowEngine {
     const out = new Float64Array(n);
     if (n === 0) return out;
     this.ensureEvalWorkspace(n);
-    await withErrorScopes(this.device, 'flow logProb', () =>
+    await this.gpuCall('flow logProb', () =>
       this.pipelined(
         n,
         async (s, m) => {
@@ -627,7 +654,7 @@ export class GpuFlowEngine implements FlowEngine {
     const lp = new Float64Array(m);
     if (m === 0) return { theta, logProb: lp };
     const bases = baseNormalOffsets(req.drawIndex, P);
-    await withErrorScopes(this.device, 'flow sample', async () => {
+    await this.gpuCall('flow sample', async () => {
       this.ensureEvalWorkspace(m);
       if (F > 0) this.uploadContexts(req.x, req.nCtx);
       const { mean, std } = this.model.thetaStd;

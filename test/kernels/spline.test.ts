@@ -130,6 +130,7 @@ function spreadInputs(m: number, raw: Float32Array, s: SplineSpec, which: 'cw' |
 interface MapOpts {
   accumulate?: boolean;
   initialLogdet?: Float32Array;
+  serial?: boolean;
 }
 
 async function gpuMap(dir: 'forward' | 'inverse', n: number, dims: number, s: SplineSpec, x: Float32Array, raw: Float32Array, o: MapOpts = {}) {
@@ -139,7 +140,7 @@ async function gpuMap(dir: 'forward' | 'inverse', n: number, dims: number, s: Sp
   const Y = createStorageBuffer(dev, n * dims * 4);
   const L = o.initialLogdet ? uploadBuffer(dev, o.initialLogdet) : createStorageBuffer(dev, n * 4);
   const batch = new ComputeBatch(dev);
-  const shape = { n, dims, spec: s, accumulate: o.accumulate };
+  const shape = { n, dims, spec: s, accumulate: o.accumulate, serial: o.serial };
   if (dir === 'forward') encodeSplineForward(batch, { u: X, raw: R, y: Y, logdet: L }, shape);
   else encodeSplineInverse(batch, { y: X, raw: R, u: Y, logdet: L }, shape);
   await batch.run();
@@ -635,6 +636,24 @@ describe('RQ spline kernels: logdet accumulation, strided layouts, validation', 
         expect(acc.logdet[row], `${dir} row ${row}`).toBe(Math.fround(init[row] + fresh.logdet[row]));
       }
       expect(acc.out).toEqual(fresh.out);
+    }
+  });
+
+  it('serial (one thread per sample, no barrier: CPU drivers) = the lane version bit for bit, dims 1 .. 64', async () => {
+    for (const [n, D, K] of [[1, 1, 4], [65, 3, 10], [257, 6, 10], [9, 64, 5]]) {
+      const s = spec(K, 3, LS);
+      const raw = normals(n * D * splineRawPerScalar(K), 80 + D, 3);
+      const u = spreadInputs(n * D, raw, s, 'cw', 81 + D);
+      const init = normals(n, 82, 5);
+      for (const dir of ['forward', 'inverse'] as const) {
+        for (const accumulate of [false, true]) {
+          const o = { accumulate, initialLogdet: init };
+          const lanes = await gpuMap(dir, n, D, s, u, raw, o);
+          const serial = await gpuMap(dir, n, D, s, u, raw, { ...o, serial: true });
+          expect(serial.out, `${dir} n=${n} D=${D}`).toEqual(lanes.out);
+          expect(serial.logdet, `${dir} n=${n} D=${D} logdet`).toEqual(lanes.logdet);
+        }
+      }
     }
   });
 

@@ -26,10 +26,20 @@
  * padding in between receives exact zeros). The batch is
  * padded to nPad = S c rows; padded rows get zero gradient seeds, so they contribute exact zeros
  * (their forward values are finite leftovers of earlier batches or the initial zeros).
+ *
+ * The 'rows' path (LinearPath, the default on CPU drivers) runs each Linear as ONE register-tiled
+ * dispatch (kernels/nn/linearRows.ts) with the rest fused into its epilogue:
+ *   forward   input Linear writes h and a0 = act(h); lin1 writes a1 = act(.) only; lin2 adds the
+ *             residual and writes h and the next block's a0; the output Linear writes raw
+ *   backward  gX = (G W^T) act'(post) (+ the skip gradient) in one pass; the input Linear's gX is
+ *             written straight into gv[identity] with gNext[identity] added (no scatterAdd);
+ *             gW and gb together from one xtg (row slices summed by colSum only where it splits)
+ * 111 dispatches per training step for the sbi default instead of 215, no padded rows (SPLIT_NONE).
  */
 import { type GemmShape, type GemmTile, TILE_SMALL, chooseTile, gemmBindings, gemmProgram } from '../../../kernels/gemm.js';
 import { activationBackwardBindings, activationBackwardProgram, activationForwardBindings, activationForwardProgram } from '../../../kernels/nn/activation.js';
 import { colSumProgram, condInputBindings, condInputProgram, fillProgram, scatterAddBindings, scatterAddProgram } from '../../../kernels/nn/columns.js';
+import { LINEAR_ROWS_TUNING, type RowsTile, type XtgTile, rowsMatmulBindings, rowsMatmulProgram, xtgMaxSlices, xtgProgram, xtgSliceRows } from '../../../kernels/nn/linearRows.js';
 import { type SplineKernelSpec, splineBackwardProgram, splineForwardProgram, splineInverseProgram } from '../../../kernels/nn/spline.js';
 import { createStorageBuffer } from '../../gpu/buffers.js';
 import type { Bindings } from '../../gpu/kernel.js';
@@ -39,8 +49,22 @@ import type { PlanRecorder } from './plan.js';
 
 export type Ref = Bindings[number];
 
+/**
+ * How the conditioner's Linear layers run: 'gemm' = the tiled GEMM (kernels/gemm.ts) with separate
+ * activation kernels and split-K weight gradients (for GPUs); 'rows' = the register-tiled kernels of
+ * kernels/nn/linearRows.ts with the activations, the residual and the identity-gradient scatter fused
+ * into their epilogues (for CPU drivers such as llvmpipe, where they run 3-5x faster and a step needs
+ * about half the dispatches).
+ */
+export type LinearPath = 'gemm' | 'rows';
+
 /** Static shape of the network (from the config and the 64-aligned layout). */
 export interface NetShape {
+  linear: LinearPath;
+  /** 'rows' path: the rowsMatmul and xtg tiles (subgroup broadcasts where the device has them). */
+  rowsTile: RowsTile;
+  xtgTile: XtgTile;
+  serialSpline: boolean;
   P: number;
   F: number;
   H: number;
@@ -59,12 +83,26 @@ export interface NetShape {
 
 const contiguous = (a: number[]) => a.every((v, i) => v === a[0] + i);
 
-export function netShape(layout: FlowLayout, act: Activation, blocks: number, spline: SplineKernelSpec): NetShape {
+/** Device-dependent kernel choices of a NetShape. */
+export interface NetKernels {
+  linear?: LinearPath;
+  /** The device runs subgroup tiles (kernels/nn/linearRows.ts subgroupsOf8). */
+  subgroups?: boolean;
+  /** Spline forward / inverse one thread per sample, without barriers (kernels/nn/spline.ts splineSerialFor). */
+  serialSpline?: boolean;
+}
+
+export function netShape(layout: FlowLayout, act: Activation, blocks: number, spline: SplineKernelSpec, kernels: NetKernels = {}): NetShape {
+  const { linear = 'gemm', subgroups = false } = kernels;
   if (layout.alignElements % 64 !== 0) throw new Error(`gpu flow: the layout must be 64-element aligned (256-byte sub-ranges), got ${layout.alignElements}`);
   for (const l of layout.layers) {
     if (!contiguous(l.identity) || !contiguous(l.transformed) || l.transformed.length === 0) throw new Error(`gpu flow: layer ${l.index}: identity and transformed columns must be non-empty contiguous ranges`);
   }
   return {
+    linear,
+    rowsTile: { ...LINEAR_ROWS_TUNING.rows, sg: subgroups && LINEAR_ROWS_TUNING.rows.NB % 8 === 0 },
+    xtgTile: { ...LINEAR_ROWS_TUNING.xtg, sg: subgroups && LINEAR_ROWS_TUNING.xtg.KB === 8 },
+    serialSpline: !!kernels.serialSpline,
     P: layout.thetaDim,
     F: layout.contextDim,
     H: layout.hidden,
@@ -104,6 +142,8 @@ export interface SplitTuning {
 export const SPLIT_GPU: SplitTuning = { maxSplits: 128, minChunk: 256 };
 /** lavapipe: few long workgroups (each barrier-synchronised workgroup has a fixed cost). */
 export const SPLIT_CPU_DRIVER: SplitTuning = { maxSplits: 8, minChunk: 1024 };
+/** No row split (the 'rows' path slices the rows inside its weight-gradient kernel). */
+export const SPLIT_NONE: SplitTuning = { maxSplits: 1, minChunk: 1 };
 
 export function rowSplit(n: number, t: SplitTuning): RowSplit {
   const S0 = Math.max(1, Math.min(t.maxSplits, Math.floor(n / t.minChunk)));
@@ -225,7 +265,9 @@ export class Workspace {
     const stride = lin.bias.offset - lin.weight.offset + lin.outDim;
     const key = `${lin.inDim}x${lin.outDim}`;
     let b = this.partials.get(key);
-    const need = Math.max(S, this.maxSplits) * stride * 4;
+    // Sized for every S a plan on this workspace can ask for (growing would orphan built plans).
+    const most = this.net.linear === 'rows' ? xtgMaxSlices(lin.inDim, lin.outDim, this.net.xtgTile) : this.maxSplits;
+    const need = Math.max(S, most) * stride * 4;
     if (!b || b.size < need) {
       b?.destroy();
       b = createStorageBuffer(this.device, need, `flow partial ${key}`);
@@ -321,6 +363,7 @@ function linearInputGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: n
 
 /** The conditioner of layer l on rows [0, m): cond (or nothing) -> ws.raw[l]; caches a0, a1, hLast. */
 function conditionerForward(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
+  if (b.net.linear === 'rows') return conditionerForwardRows(rec, b, layer, m);
   const { net, ws } = b;
   const l = layer.index;
   const H = net.H;
@@ -337,6 +380,93 @@ function conditionerForward(rec: PlanRecorder, b: NetBuffers, layer: CouplingLay
     h = out;
   }
   linearForward(rec, b, layer.output, m, ws.hLast[l], ws.raw[l]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 'rows' path (kernels/nn/linearRows.ts): each Linear is one dispatch with its activation,
+// residual and (backward) activation derivative fused into the epilogue.
+
+/**
+ * Forward Linear on rows [0, m): y = X W + b (+ residual), writing y to Y and/or act(y) to A.
+ * X = null for inDim = 0 (the kernel reads no X; any buffer is bound).
+ */
+function rowsLinear(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, out: { Y?: Ref; A?: Ref; residual?: Ref }): void {
+  const { params, net } = b;
+  const program = rowsMatmulProgram({ M: m, K: lin.inDim, N: lin.outDim, hasBias: true, hasResidual: !!out.residual, outPre: !!out.Y, outAct: !!out.A, act: net.act, tile: net.rowsTile });
+  rec.add(program, rowsMatmulBindings({ x: X ?? params, b: tensorRef(params, lin.weight), bias: tensorRef(params, lin.bias), y: out.Y, a: out.A, res: out.residual }));
+}
+
+/** gW, gb of one Linear over rows [0, m) into the gradient buffer (row slices summed by colSum). */
+function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, G: Ref): void {
+  const grad = b.grad!;
+  const tile = b.net.xtgTile;
+  const { inDim: K, outDim: N } = lin;
+  const biasAt = lin.bias.offset - lin.weight.offset;
+  const stride = biasAt + N;
+  const c = xtgSliceRows(m, K, N, tile);
+  const S = Math.ceil(m / c);
+  const x = X ?? G;
+  if (S === 1) {
+    rec.add(xtgProgram({ M: m, K, N, c, stride, biasAt, outOffset: lin.weight.offset, tile }), { 0: x, 1: G, 2: grad });
+    return;
+  }
+  const part = b.ws.partial(lin, S);
+  rec.add(xtgProgram({ M: m, K, N, c, stride, biasAt, tile }), { 0: x, 1: G, 2: part });
+  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset }), { 0: part, 2: grad });
+}
+
+function conditionerForwardRows(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
+  const { ws } = b;
+  const l = layer.index;
+  const nb = layer.blocks.length;
+  // h (pre-activation, kept for the residual) ping-pongs between hA and hB; a0 = act(h) is the
+  // next Linear's input (and its weight gradient's), a1 = act(lin1) likewise.
+  let h: GPUBuffer = nb > 0 ? ws.hA : ws.hLast[l];
+  rowsLinear(rec, b, layer.input, m, ws.cond[l], { Y: h, A: nb > 0 ? ws.a0[l][0] : undefined });
+  for (let k = 0; k < nb; k++) {
+    const blk = layer.blocks[k];
+    const last = k === nb - 1;
+    const out = last ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
+    rowsLinear(rec, b, blk.lin1, m, ws.a0[l][k], { A: ws.a1[l][k] });
+    rowsLinear(rec, b, blk.lin2, m, ws.a1[l][k], { Y: out, A: last ? undefined : ws.a0[l][k + 1], residual: h });
+    h = out;
+  }
+  rowsLinear(rec, b, layer.output, m, ws.hLast[l], { Y: ws.raw[l] });
+}
+
+/** Backward of layer l's conditioner from gRaw: every parameter gradient, and for l > 0 gCur[identity] = gNext[identity] + dL/dcond. */
+function conditionerBackwardRows(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number, gNext: GPUBuffer, gCur: GPUBuffer): void {
+  const { net, ws, params } = b;
+  const l = layer.index;
+  const H = net.H;
+  const W = (lin: LinearSpec, rows = lin.inDim) => tensorRef(params, lin.weight, rows * lin.outDim);
+  const inputGrad = (lin: LinearSpec, G: Ref, out: Ref, post?: Ref, residual?: Ref) =>
+    rec.add(
+      rowsMatmulProgram({ M: m, K: lin.outDim, N: lin.inDim, transB: true, actGrad: !!post, act: net.act, hasResidual: !!residual, tile: net.rowsTile }),
+      rowsMatmulBindings({ x: G, b: W(lin), y: out, post, res: residual }),
+    );
+  rowsWeightGrad(rec, b, layer.output, m, ws.hLast[l], ws.gRaw!);
+  let gH = ws.gHA!;
+  inputGrad(layer.output, ws.gRaw!, gH);
+  for (let k = layer.blocks.length - 1; k >= 0; k--) {
+    const blk = layer.blocks[k];
+    rowsWeightGrad(rec, b, blk.lin2, m, ws.a1[l][k], gH);
+    // dL/dt = (gH W2^T) act'(a1)
+    inputGrad(blk.lin2, gH, ws.G1!, ws.a1[l][k]);
+    rowsWeightGrad(rec, b, blk.lin1, m, ws.a0[l][k], ws.G1!);
+    // dL/dh = (dL/dt W1^T) act'(a0) + gH (the skip connection)
+    const gNew = gH === ws.gHA ? ws.gHB! : ws.gHA!;
+    inputGrad(blk.lin1, ws.G1!, gNew, ws.a0[l][k], gH);
+    gH = gNew;
+  }
+  rowsWeightGrad(rec, b, layer.input, m, ws.cond[l], gH);
+  const Di = layer.identity.length;
+  if (l > 0 && Di > 0) {
+    // gCur[:, i0 + j] = gNext[:, i0 + j] + (gH W_in^T)[:, j], j < Di: the scatter fused as a strided epilogue.
+    const i0 = net.i0[l];
+    const program = rowsMatmulProgram({ M: m, K: H, N: Di, transB: true, hasResidual: true, ldY: net.P, offY: i0, ldRes: net.P, offRes: i0, tile: net.rowsTile });
+    rec.add(program, rowsMatmulBindings({ x: gH, b: W(layer.input, Di), y: gCur, res: gNext }));
+  }
 }
 
 function condInput(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number, vin: GPUBuffer, vout: GPUBuffer): void {
@@ -362,7 +492,7 @@ export function recordForward(rec: PlanRecorder, b: NetBuffers, m: number): void
     conditionerForward(rec, b, layer, m);
     const Dt = layer.transformed.length;
     const rl = { stride: net.P, offset: net.t0[l] };
-    rec.add(splineForwardProgram({ n: m, dims: Dt, spec: net.spline, accumulate: l > 0, input: rl, output: rl }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
+    rec.add(splineForwardProgram({ n: m, dims: Dt, spec: net.spline, accumulate: l > 0, input: rl, output: rl, serial: net.serialSpline }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
   }
 }
 
@@ -383,6 +513,11 @@ export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit
     const Di = layer.identity.length;
     const rl = { stride: net.P, offset: net.t0[l] };
     rec.add(splineBackwardProgram({ n: m, dims: Dt, spec: net.spline, u: rl, gY: rl, gU: rl }), { 0: ws.v[l], 1: ws.raw[l], 2: gNext, 3: ws.gLd!, 4: gCur, 5: ws.gRaw! });
+    if (net.linear === 'rows') {
+      conditionerBackwardRows(rec, b, layer, m, gNext, gCur);
+      [gNext, gCur] = [gCur, gNext];
+      continue;
+    }
     // Output Linear.
     linearWeightGrad(rec, b, layer.output, split, ws.hLast[l], ws.gRaw!);
     let gH = ws.gHA!;
@@ -433,7 +568,7 @@ export function recordInverse(rec: PlanRecorder, b: NetBuffers, m: number): GPUB
     condInput(rec, b, layer, m, vin, vout);
     conditionerForward(rec, b, layer, m);
     const rl = { stride: net.P, offset: net.t0[l] };
-    rec.add(splineInverseProgram({ n: m, dims: layer.transformed.length, spec: net.spline, accumulate: k > 0, input: rl, output: rl }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
+    rec.add(splineInverseProgram({ n: m, dims: layer.transformed.length, spec: net.spline, accumulate: k > 0, input: rl, output: rl, serial: net.serialSpline }), { 0: vin, 1: ws.raw[l], 2: vout, 3: ws.logdet });
     vin = vout;
   }
   return vin;

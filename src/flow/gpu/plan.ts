@@ -142,30 +142,62 @@ export class DispatchPlan {
   }
 
   /**
-   * Wall-clock time of every dispatch run alone (its own submission, waited for), summed by
-   * kernel name: a profile for benchmarks and tuning (the sum exceeds the replayed plan's time by
-   * the per-submission overhead). Mutates the buffers like a real run.
+   * Time of every dispatch, summed by kernel name: a profile for benchmarks and tuning. With
+   * `timestamp-query` each dispatch gets its own timestamped pass inside one submission (no
+   * per-submission overhead in the numbers); otherwise each dispatch is submitted alone and waited
+   * for (wall clock, which adds the submission overhead to every entry). Mutates the buffers like a
+   * real run.
    */
   async profile(repeats = 1): Promise<{ name: string; count: number; ms: number }[]> {
     const by = new Map<string, { count: number; ms: number }>();
-    for (let r = 0; r < repeats; r++) {
-      for (const b of this.built) {
-        const [x, y, z] = b.workgroups;
-        if (!(x > 0 && y > 0 && z > 0)) continue;
-        const enc = this.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        pass.setPipeline(b.pipeline);
-        pass.setBindGroup(0, b.group);
-        pass.dispatchWorkgroups(x, y, z);
-        pass.end();
-        const t0 = performance.now();
-        this.device.queue.submit([enc.finish()]);
-        await this.device.queue.onSubmittedWorkDone();
-        const e = by.get(b.name) ?? { count: 0, ms: 0 };
-        e.count++;
-        e.ms += performance.now() - t0;
-        by.set(b.name, e);
+    const note = (name: string, ms: number) => {
+      const e = by.get(name) ?? { count: 0, ms: 0 };
+      e.count++;
+      e.ms += ms;
+      by.set(name, e);
+    };
+    const live = this.built.filter((b) => b.workgroups.every((w) => w > 0));
+    const dispatch = (pass: GPUComputePassEncoder, b: Built) => {
+      pass.setPipeline(b.pipeline);
+      pass.setBindGroup(0, b.group);
+      pass.dispatchWorkgroups(...b.workgroups);
+    };
+    const timed = this.device.features.has('timestamp-query');
+    const chunk = 1024;
+    const qs = timed ? this.device.createQuerySet({ type: 'timestamp', count: 2 * chunk }) : null;
+    const resolve = timed ? this.device.createBuffer({ size: 16 * chunk, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+    try {
+      for (let r = 0; r < repeats; r++) {
+        for (let s = 0; s < live.length; s += timed ? chunk : 1) {
+          const part = live.slice(s, s + (timed ? chunk : 1));
+          const enc = this.device.createCommandEncoder();
+          part.forEach((b, i) => {
+            const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {});
+            dispatch(pass, b);
+            pass.end();
+          });
+          let read: GPUBuffer | null = null;
+          if (qs && resolve) {
+            read = this.device.createBuffer({ size: 16 * part.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+            enc.resolveQuerySet(qs, 0, 2 * part.length, resolve, 0);
+            enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * part.length);
+          }
+          const t0 = performance.now();
+          this.device.queue.submit([enc.finish()]);
+          if (read) {
+            await read.mapAsync(GPUMapMode.READ);
+            const ts = new BigInt64Array(read.getMappedRange().slice(0));
+            read.destroy();
+            part.forEach((b, i) => note(b.name, Number(ts[2 * i + 1] - ts[2 * i]) / 1e6));
+          } else {
+            await this.device.queue.onSubmittedWorkDone();
+            note(part[0].name, performance.now() - t0);
+          }
+        }
       }
+    } finally {
+      qs?.destroy();
+      resolve?.destroy();
     }
     return [...by].map(([name, e]) => ({ name, count: e.count / repeats, ms: e.ms / repeats })).sort((a, b) => b.ms - a.ms);
   }
