@@ -22,7 +22,7 @@
  *
  * CPU drivers (llvmpipe): the conditioner runs on the 'rows' kernels, the spline forward / inverse
  * without barriers, and every GPU-bound call waits with Dawn's event pump on a timer
- * (src/flow/gpu/pump.ts) so that the JS thread does not spin a core the driver's threads need.
+ * (src/gpu/pump.ts) so that the JS thread does not spin a core the driver's threads need.
  * Together 4-7x the training throughput of the GEMM path with the busy pump on a 2-core machine
  * (bench/flow.ts compares them).
  *
@@ -64,7 +64,7 @@ import type { EngineOptions, EpochSpec, EpochStats, FlowData, FlowEngine, Sample
 import { EpochPermutation, TrainRngPurpose } from '../train/split.js';
 import { type LinearPath, type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, SPLIT_NONE, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
 import { DispatchPlan, PlanRecorder } from './gpu/plan.js';
-import { withIdlePump } from './gpu/pump.js';
+import { withIdlePump } from '../gpu/pump.js';
 
 export interface GpuEngineOptions extends EngineOptions {
   /** Use this device (not destroyed by dispose) instead of creating one from `device`. */
@@ -73,7 +73,7 @@ export interface GpuEngineOptions extends EngineOptions {
   split?: SplitTuning;
   /** Kernels of the conditioner's Linear layers (default: 'rows' on CPU drivers, 'gemm' on GPUs; see network.ts LinearPath). */
   linear?: LinearPath;
-  /** Dawn's event pump on a timer while waiting (default: on CPU drivers; src/flow/gpu/pump.ts). */
+  /** Dawn's event pump on a timer while waiting (default: on CPU drivers; src/gpu/pump.ts). */
   idlePump?: boolean;
   /** Rows per evaluation / sampling block (default 65536; the workspace grows to it as needed). */
   evalBlock?: number;
@@ -253,7 +253,7 @@ export class GpuFlowEngine implements FlowEngine {
 
   /**
    * A GPU-bound call: WebGPU error scopes around it and, on CPU drivers in Node, Dawn's event pump
-   * on a timer while it waits (src/flow/gpu/pump.ts: the busy pump would take a core from llvmpipe).
+   * on a timer while it waits (src/gpu/pump.ts: the busy pump would take a core from llvmpipe).
    */
   private gpuCall<T>(label: string, fn: () => Promise<T>): Promise<T> {
     return withIdlePump(this.idlePump, () => withErrorScopes(this.device, label, fn));

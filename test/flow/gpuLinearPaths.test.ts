@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type FlowModel, createFlow, fitFlowStandardization, forward, nllAndGrad } from '../../src/flow/flow.js';
-import { withIdlePump } from '../../src/flow/gpu/pump.js';
+import { withIdlePump } from '../../src/gpu/pump.js';
 import { GpuFlowEngine } from '../../src/flow/gpuEngine.js';
 import { RngPurpose, standardNormals } from '../../src/flow/rng.js';
 import { CpuFlowEngine } from '../../src/train/engine.js';
