@@ -64,7 +64,7 @@ import type { EngineOptions, EpochSpec, EpochStats, FlowData, FlowEngine, Sample
 import { EpochPermutation, TrainRngPurpose } from '../train/split.js';
 import { type LinearPath, type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, SPLIT_NONE, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
 import { DispatchPlan, PlanRecorder } from './gpu/plan.js';
-import { withIdlePump } from '../gpu/pump.js';
+import { withBusyPump, withIdlePump } from '../gpu/pump.js';
 
 export interface GpuEngineOptions extends EngineOptions {
   /** Use this device (not destroyed by dispose) instead of creating one from `device`. */
@@ -256,7 +256,8 @@ export class GpuFlowEngine implements FlowEngine {
    * on a timer while it waits (src/gpu/pump.ts: the busy pump would take a core from llvmpipe).
    */
   private gpuCall<T>(label: string, fn: () => Promise<T>): Promise<T> {
-    return withIdlePump(this.idlePump, () => withErrorScopes(this.device, label, fn));
+    // idlePump: false on a software adapter means Dawn's busy pump, even inside withGpu's idle scope.
+    return this.idlePump ? withIdlePump(true, () => withErrorScopes(this.device, label, fn)) : withBusyPump(() => withErrorScopes(this.device, label, fn));
   }
 
   private async readF32(b: GPUBuffer, floats: number): Promise<Float32Array> {

@@ -39,3 +39,18 @@ export async function withIdlePump<T>(enabled: boolean, fn: () => Promise<T>): P
     }
   }
 }
+
+/**
+ * Runs `fn` with Dawn's own busy pump even inside a withIdlePump scope (the benchmark's "before"
+ * configuration: withGpu enables the idle pump for every command on software adapters).
+ */
+export async function withBusyPump<T>(fn: () => Promise<T>): Promise<T> {
+  if (depth === 0 || !saved || typeof host.setImmediate !== 'function') return fn();
+  const timer = host.setImmediate;
+  host.setImmediate = saved;
+  try {
+    return await fn();
+  } finally {
+    if (depth > 0) host.setImmediate = timer;
+  }
+}

@@ -12,7 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type FlowModel, createFlow, fitFlowStandardization, forward, nllAndGrad } from '../../src/flow/flow.js';
-import { withIdlePump } from '../../src/gpu/pump.js';
+import { withBusyPump, withIdlePump } from '../../src/gpu/pump.js';
 import { GpuFlowEngine } from '../../src/flow/gpuEngine.js';
 import { RngPurpose, standardNormals } from '../../src/flow/rng.js';
 import { CpuFlowEngine } from '../../src/train/engine.js';
@@ -136,5 +136,13 @@ describe('withIdlePump', () => {
     await expect(withIdlePump(true, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(globalThis.setImmediate).toBe(original);
     await withIdlePump(false, async () => expect(globalThis.setImmediate).toBe(original));
+    // withBusyPump puts Dawn's own pump back inside an idle scope, and the timer after it.
+    await withIdlePump(true, async () => {
+      const timer = globalThis.setImmediate;
+      expect(timer).not.toBe(original);
+      await withBusyPump(async () => expect(globalThis.setImmediate).toBe(original));
+      expect(globalThis.setImmediate).toBe(timer);
+    });
+    expect(globalThis.setImmediate).toBe(original);
   });
 });
