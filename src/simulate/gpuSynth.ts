@@ -30,6 +30,9 @@ import { type AgeBinConvention, type SfhFamily, ageBinEdgesYr, averageSfrMsunPer
 import { CANONICAL, CANONICAL_WIDTH, fromCanonicalRow } from './canonical.js';
 import { EXTRA_COLUMNS, augmentedGridMatrix } from './gridMatrix.js';
 
+/** The stages of a synthesis, as profileOnDevice reports them. */
+export type SynthStage = 'cosmology' | 'weights' | 'gemm' | 'observe';
+
 /** Derived quantities per galaxy, in this column order. */
 export const SYNTH_DERIVED_COLUMNS = [
   'surviving_mass_msun',
@@ -226,7 +229,7 @@ export class GpuSynthesizer {
    * The same work as synthesizeOnDevice, one submission per stage, each timed on the GPU
    * (timestamp queries when available): seconds spent in cosmology, weights, GEMM(s) and observe.
    */
-  async profileOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>> {
+  async profileOnDevice(bufs: { canon: GPUBuffer; fluxes: GPUBuffer; derived: GPUBuffer }, n: number, canonHost?: Float32Array): Promise<Record<SynthStage, number>> {
     const timer = new GpuTimer(this.gpu.device, 8);
     try {
       return (await this.runStages(bufs, n, canonHost, timer))!;
@@ -244,20 +247,8 @@ export class GpuSynthesizer {
       if (plan && plan.rows <= this.capacity) return this.runPairStages(bufs, n, rows, plan, timer);
     }
     const s = this.scratchBuffers();
-    // Without a timer: one submission for cosmology -> weights -> GEMM(s) -> observe (dispatches in
-    // one pass see the previous ones' writes). Scratch buffers are sized for a full chunk and reused.
-    const times: Record<string, number> = {};
-    const batch = new ComputeBatch(dev, { label: 'synth' });
-    // Records one stage into the shared batch, or (profiling) into its own timed submission.
-    const run = async <T>(name: string, record: (b: ComputeBatch) => T | Promise<T>): Promise<T> => {
-      if (!timer) return record(batch);
-      const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
-      const result = await record(b);
-      timer.begin();
-      await b.run();
-      times[name] = (await timer.end()).seconds;
-      return result;
-    };
+    // Scratch buffers are sized for a full chunk and reused.
+    const { run, submit, times } = this.stageRecorder('synth', timer);
     await run('cosmology', (b) => encodeCosmology(b, { canon: bufs.canon, table: this.cosmoBuf, aux: s.aux }, n, this.cosmoArrays));
     const w = await run('weights', (b) => this.weights.run({ batch: b, canon: bufs.canon, aux: s.aux, n, canonHost }));
     try {
@@ -268,11 +259,39 @@ export class GpuSynthesizer {
       await run('observe', (b) =>
         encodeObserve(b, this.tables, { canon: bufs.canon, aux: s.aux, spec: s.spec, specYoung: s.specYoung, tables: this.tableBuf, bands: this.bandBuf, fluxes: bufs.fluxes, derived: bufs.derived, sfhDerived: w.sfh }, n),
       );
-      if (!timer) await batch.run();
+      await submit();
     } finally {
       w.release();
     }
-    return timer ? (times as Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>) : undefined;
+    return times;
+  }
+
+  /**
+   * Stage recording shared by both GEMM paths. Without a timer every stage goes into one submission
+   * (cosmology -> weights -> GEMM(s) -> observe: dispatches in one pass see the previous ones'
+   * writes) sent by submit(); with one (profiling) each stage is its own timed submission and
+   * `times` is filled in.
+   */
+  private stageRecorder(label: string, timer?: GpuTimer) {
+    const dev = this.gpu.device;
+    const batch = new ComputeBatch(dev, { label });
+    const recorded = {} as Record<SynthStage, number>;
+    return {
+      run: async <T>(name: SynthStage, record: (b: ComputeBatch) => T | Promise<T>): Promise<T> => {
+        if (!timer) return record(batch);
+        const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
+        const result = await record(b);
+        timer.begin();
+        await b.run();
+        recorded[name] = (await timer.end()).seconds;
+        return result;
+      },
+      submit: async (): Promise<void> => {
+        if (!timer) await batch.run();
+      },
+      /** Filled in by run() as the stages finish (profiling only). */
+      times: timer ? recorded : undefined,
+    };
   }
 
   /** The metallicity-pair path: rows regrouped by `plan`, one weights dispatch and one GEMM per group. */
@@ -286,16 +305,8 @@ export class GpuSynthesizer {
     const grouped = new Float32Array(m * CANONICAL_WIDTH);
     for (let r = 0; r < m; r++) grouped.set(canonRows.subarray(plan.source[r] * CANONICAL_WIDTH, (plan.source[r] + 1) * CANONICAL_WIDTH), r * CANONICAL_WIDTH);
     dev.queue.writeBuffer(p.canon, 0, grouped);
-    const times: Record<string, number> = {};
-    const batch = new ComputeBatch(dev, { label: 'synth (Z pairs)' });
-    const run = async (name: string, record: (b: ComputeBatch) => void): Promise<void> => {
-      if (!timer) return record(batch);
-      const b = new ComputeBatch(dev, { label: `synth ${name}`, timer });
-      record(b);
-      timer.begin();
-      await b.run();
-      times[name] = (await timer.end()).seconds;
-    };
+    const stages = this.stageRecorder('synth (Z pairs)', timer);
+    const run = stages.run;
     await run('cosmology', (b) => encodeCosmology(b, { canon: p.canon, table: this.cosmoBuf, aux: s.aux }, m, this.cosmoArrays));
     await run('weights', (b) => {
       for (const g of plan.groups) this.weights.encodePair!({ batch: b, canon: p.canon, aux: s.aux, wPair: p.wPair, sfh: p.sfh, offset: g.start, n: g.rows, zLo: g.zLo });
@@ -315,7 +326,7 @@ export class GpuSynthesizer {
     await run('observe', (b) =>
       encodeObserve(b, this.tables, { canon: p.canon, aux: s.aux, spec: s.spec, specYoung: undefined, tables: this.tableBuf, bands: this.bandBuf, fluxes: p.fluxes, derived: p.derived, sfhDerived: p.sfh }, m),
     );
-    if (!timer) await batch.run();
+    await stages.submit();
     // Back to the caller's row order (padding rows dropped).
     const nB = this.nBands;
     const f = await readFloat32(dev, p.fluxes, 0, m * nB);
@@ -330,7 +341,7 @@ export class GpuSynthesizer {
     }
     dev.queue.writeBuffer(bufs.fluxes, 0, fOut);
     dev.queue.writeBuffer(bufs.derived, 0, dOut);
-    return timer ? (times as Record<'cosmology' | 'weights' | 'gemm' | 'observe', number>) : undefined;
+    return stages.times;
   }
 
   private scratch: { aux: GPUBuffer; spec: GPUBuffer; specYoung?: GPUBuffer } | null = null;
