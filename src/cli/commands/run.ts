@@ -1,20 +1,10 @@
 import type { Command } from 'commander';
 import { withGpu } from '../../gpu/device.js';
-import { runEndToEnd } from '../../pipeline/endToEnd.js';
+import { type EndToEndOptions, runEndToEnd } from '../../pipeline/endToEnd.js';
 import { deviceOptions, positiveInt } from '../common.js';
 
-interface RunOptions {
-  out?: string;
-  n?: number;
-  nTest?: number;
-  trainSeconds?: number;
-  minutes?: number;
-  validateN?: number;
-  samples?: number;
-  seed?: number;
-  dataDir?: string;
-  config?: string;
-}
+/** The command's options are the pipeline's (demoN and log stay internal). */
+type RunOptions = Omit<EndToEndOptions, 'gpu' | 'log' | 'demoN'>;
 
 export function registerRun(program: Command): void {
   program
@@ -32,7 +22,7 @@ export function registerRun(program: Command): void {
     .option('--config <file>', 'simulation config (default examples/reference-study.yaml)')
     .action(async (o: RunOptions, cmd: Command) => {
       await withGpu(deviceOptions(cmd), (gpu) =>
-        runEndToEnd({ gpu, out: o.out, n: o.n, nTest: o.nTest, trainSeconds: o.trainSeconds, minutes: o.minutes, validateN: o.validateN, samples: o.samples, seed: o.seed, dataDir: o.dataDir, config: o.config }),
+        runEndToEnd({ ...o, gpu }),
       );
     });
 }
