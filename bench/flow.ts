@@ -139,17 +139,26 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           const prof = await engine.profileTrainStep(batch, { lr: 5e-4, clipNorm: 5 });
           const total = prof.reduce((a, p) => a + p.ms, 0);
           ctx.log(`  profile ${label} b=${batch}${tag} (each dispatch alone, ${total.toFixed(1)} ms):`);
-          for (const p of prof.slice(0, 12)) ctx.log(`    ${p.name.padEnd(36)} x${String(p.count).padEnd(4)} ${p.ms.toFixed(2).padStart(9)} ms  ${((100 * p.ms) / total).toFixed(1)}%`);
+          for (const p of prof.slice(0, 30)) ctx.log(`    ${p.name.padEnd(36)} x${String(p.count).padEnd(4)} ${p.ms.toFixed(3).padStart(9)} ms  ${((100 * p.ms) / total).toFixed(1)}%`);
+          const encodeMs = await engine.encodeMsTrainStep(batch, { lr: 5e-4, clipNorm: 5 });
+          ctx.log(`  host encode of one step: ${encodeMs.toFixed(3)} ms; wall per step ${((1000 * sec) / steps).toFixed(3)} ms; GPU sum ${total.toFixed(3)} ms`);
+          const sp = await engine.profileSample(batch);
+          const stotal = sp.reduce((a, p) => a + p.ms, 0);
+          ctx.log(`  profile sampling m=${batch} (${stotal.toFixed(2)} ms):`);
+          for (const p of sp.slice(0, 12)) ctx.log(`    ${p.name.padEnd(36)} x${String(p.count).padEnd(4)} ${p.ms.toFixed(3).padStart(9)} ms  ${((100 * p.ms) / stotal).toFixed(1)}%`);
         }
 
         // Sampling: `batch` draws per call (in engine blocks of evalBlock).
         const m = batch;
         await engine.sample(req(m, 0)); // warm-up
         const st: number[] = [];
+        const phases: (typeof engine.lastSampleTimings)[] = [];
         for (let r = 0; r < repeats; r++) {
+          const q = req(m, r + 1);
           t0 = performance.now();
-          const s = await engine.sample(req(m, r + 1));
+          const s = await engine.sample(q);
           st.push((performance.now() - t0) / 1000);
+          phases.push({ ...engine.lastSampleTimings });
           if (!s.logProb.every(Number.isFinite)) throw new Error(`${label}: non-finite sample log-probs`);
         }
         const ssec = median(st);
@@ -170,6 +179,11 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           draws: m,
           contexts: nCtx,
           seconds: ssec,
+          // Host phases of the median call (ms): to the first submission, waiting for readbacks, converting.
+          ...(() => {
+            const p = phases[st.indexOf(ssec)] ?? phases[0];
+            return { prep_ms: p.prepMs, wait_ms: p.waitMs, finish_ms: p.finishMs };
+          })(),
           cpu_ref_samples_per_s: cpuSample,
         });
       } finally {

@@ -1,8 +1,16 @@
 /**
- * GEMM program: C[b] = alpha * op(A[b]) . op(B[b]) + beta * C[b] + bias[b], batched.
- * Shapes are uniforms; transposes, bias, beta and the tile configuration are compile-time defines.
+ * GEMM program: C[b] = alpha * op(A[b]) . op(B[b]) + beta * C[b] + bias[b] (+ R[b]), batched.
+ * Shapes are uniforms; transposes, bias, beta, the epilogue and the tile configuration are
+ * compile-time defines (the pipeline cache key).
+ *
+ * Activation epilogues (shaders/linalg/gemm.wgsl header), so that an MLP's activations cost no
+ * dispatch of their own:
+ *   act:      also writes act(C) to the `act` buffer (the forward residual is added before act);
+ *             writePre = false skips C itself (then no `c` buffer is bound).
+ *   actGrad:  C = (alpha op(A) op(B) + ...) * act'(post) + R, act' from the forward output `post`.
  */
 import { type Bindings, ComputeBatch, type ProgramInfo, ceilDiv } from '../src/gpu/kernel.js';
+import type { ActivationKind } from './nn/activation.js';
 
 export interface GemmTile {
   /** Workgroup size (threads) in x (columns) and y (rows). */
@@ -36,8 +44,14 @@ export interface GemmShape {
   /** 0 (default) overwrites C; otherwise C = ... + beta * C. */
   beta?: number;
   hasBias?: boolean;
-  /** Adds a residual matrix R shaped like C (same batch stride): C = ... + R. */
+  /** Adds a residual matrix R shaped like C (same batch stride): C = ... + R (after actGrad's multiply). */
   hasResidual?: boolean;
+  /** Also writes act(C) to the `act` buffer (laid out like C). Excludes actGrad. */
+  act?: ActivationKind;
+  /** With `act`: whether C itself is written (default true); false needs beta = 0 and binds no C. */
+  writePre?: boolean;
+  /** Multiplies by act'(post) before the residual: `post` (laid out like C) holds forward outputs. */
+  actGrad?: ActivationKind;
   tile?: GemmTile;
 }
 
@@ -61,6 +75,15 @@ function check(shape: GemmShape): void {
   const bm = t.wgY * 4 * t.tm4;
   const bn = t.wgX * 4 * t.tn4;
   if ((bm * t.bk) % threads || (bn * t.bk) % threads) throw new RangeError(`gemm: tile ${JSON.stringify(t)} does not divide evenly among ${threads} threads`);
+  for (const k of ['act', 'actGrad'] as const) {
+    const v = shape[k];
+    if (v !== undefined && v !== 'relu' && v !== 'tanh') throw new RangeError(`gemm: ${k} must be relu or tanh, got "${v}"`);
+  }
+  if (shape.act && shape.actGrad) throw new RangeError('gemm: act and actGrad are exclusive');
+  if (shape.writePre === false) {
+    if (!shape.act) throw new RangeError('gemm: writePre = false needs act (otherwise nothing is written)');
+    if ((shape.beta ?? 0) !== 0) throw new RangeError('gemm: writePre = false needs beta = 0 (beta reads C)');
+  }
 }
 
 export function gemmProgram(shape: GemmShape): ProgramInfo {
@@ -79,6 +102,10 @@ export function gemmProgram(shape: GemmShape): ProgramInfo {
       HAS_BIAS: !!shape.hasBias,
       BETA: (shape.beta ?? 0) !== 0,
       HAS_RESIDUAL: !!shape.hasResidual,
+      ACT: !!shape.act,
+      ACT_GRAD: !!shape.actGrad,
+      ACT_TANH: (shape.act ?? shape.actGrad) === 'tanh',
+      NO_PRE: shape.writePre === false,
       WG_X: `${tile.wgX}u`,
       WG_Y: `${tile.wgY}u`,
       TM4: `${tile.tm4}u`,
@@ -104,19 +131,28 @@ export function gemmProgram(shape: GemmShape): ProgramInfo {
 /** A whole buffer, or a sub-range of one (offsets must be multiples of 256 bytes). */
 export type BufferRef = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
+/** Buffers of a GEMM. Outputs (c, act) must not alias each other or any input. */
 export interface GemmBuffers {
   a: BufferRef;
   b: BufferRef;
-  c: BufferRef;
+  /** C; omitted only with writePre = false. */
+  c?: BufferRef;
   bias?: BufferRef;
-  /** Read-only residual added to C (must not alias C). */
+  /** Read-only residual added to C. */
   residual?: BufferRef;
+  /** act(C) output (binding 6), with shape.act. */
+  act?: BufferRef;
+  /** Forward activation outputs (binding 7), with shape.actGrad. */
+  post?: BufferRef;
 }
 
 export function gemmBindings(buffers: GemmBuffers): Bindings {
-  const b: Bindings = { 0: buffers.a, 1: buffers.b, 2: buffers.c };
+  const b: Bindings = { 0: buffers.a, 1: buffers.b };
+  if (buffers.c) b[2] = buffers.c;
   if (buffers.bias) b[3] = buffers.bias;
   if (buffers.residual) b[5] = buffers.residual;
+  if (buffers.act) b[6] = buffers.act;
+  if (buffers.post) b[7] = buffers.post;
   return b;
 }
 
@@ -126,5 +162,8 @@ export function encodeGemm(batch: ComputeBatch, buffers: GemmBuffers, shape: Gem
   if (hasBias && !buffers.bias) throw new Error('gemm: hasBias set but no bias buffer given');
   const hasResidual = shape.hasResidual ?? !!buffers.residual;
   if (hasResidual && !buffers.residual) throw new Error('gemm: hasResidual set but no residual buffer given');
+  if (!!shape.act !== !!buffers.act) throw new Error('gemm: the act option and the act buffer go together');
+  if (!!shape.actGrad !== !!buffers.post) throw new Error('gemm: the actGrad option and the post buffer go together');
+  if ((shape.writePre !== false) !== !!buffers.c) throw new Error('gemm: a c buffer is needed exactly when C is written (writePre)');
   return batch.add(gemmProgram({ ...shape, hasBias, hasResidual }), gemmBindings(buffers));
 }

@@ -183,6 +183,8 @@ export interface ColSumShape {
   /** out[s * outStride + outOffset + j] (defaults: cols, 0). */
   outStride?: number;
   outOffset?: number;
+  /** GPUs: a workgroup per (chunk, 32 columns) with 8 row lanes (MODE 6) instead of a thread per (chunk, column). */
+  wide?: boolean;
 }
 
 /**
@@ -207,6 +209,19 @@ export function colSumProgram(s: ColSumShape): ProgramInfo {
   if (rowStride < s.cols) throw new RangeError(`${name}: rowStride ${rowStride} < cols ${s.cols}`);
   if ((S - 1) * c >= s.rows) throw new RangeError(`${name}: ${S} chunks of ${c} rows: chunk ${S - 1} starts beyond the ${s.rows} rows`);
   if (s.rows * rowStride > 0xffffffff || S * outStride + outOffset > 0xffffffff) throw new RangeError(`${name}: indices exceed u32`);
+  if (s.wide) {
+    const blocks = ceilDiv(s.cols, 32);
+    const groups = S * blocks;
+    if (groups > 65535 * 65535) throw new RangeError(`${name}: ${groups} workgroups exceed the dispatch grid`);
+    return {
+      name: 'colSum(wide)',
+      shader: 'nn/columns.wgsl',
+      defines: { MODE: 6 },
+      workgroups: [Math.min(groups, 65535), Math.ceil(groups / 65535), 1],
+      uniforms: uniforms({ n: s.rows, cols: s.cols, gridX: blocks, P: rowStride, F: outStride, i0: c, di: S, offset: outOffset }),
+      uniformBinding: 5,
+    };
+  }
   const { workgroups, gridX } = grid(name, S * s.cols);
   return {
     name,

@@ -1,6 +1,18 @@
 // Batched tiled GEMM:  C[b] = alpha * op(A[b]) . op(B[b]) (+ beta * C[b]) (+ bias[b] broadcast over rows)
 //                                                     (+ R[b], a residual matrix shaped like C, if HAS_RESIDUAL)
 //
+// Optional activation epilogues (the conditioner MLP's, so that its activations are no separate
+// passes; formulas as shaders/nn/activation.wgsl), per element o of C, in this order:
+//   out = alpha * acc (+ bias) (+ beta * C[o])
+//   ACT_GRAD:      out *= act'(post[o])    post = the forward OUTPUT act(pre): relu' = [post > 0],
+//                                          tanh' = 1 - post^2 (binding 7)
+//   HAS_RESIDUAL:  out += R[o]             (after the act' multiply: dL/dh = (G W^T) act'(h) + skip)
+//   C[o] = out                             unless NO_PRE (then C is not bound; needs beta = 0)
+//   ACT:           Aout[o] = act(out)      (binding 6; the forward residual is inside: act(h + R))
+// ACT_TANH picks tanh, else relu. R, post and Aout share C's layout and batch stride. Only boolean
+// defines: the preprocessor evaluates every condition, also inside false blocks, and a comparison
+// on an unset name is an error (callers that predate these defines do not set them).
+//
 // op(A) is M x K: A stored M x K row-major, or K x M when TRANS_A.
 // op(B) is K x N: B stored K x N row-major, or N x K when TRANS_B.
 // A workgroup of WG_X x WG_Y threads computes a BM x BN tile of C (BM = WG_Y*4*TM4, BN = WG_X*4*TN4);
@@ -22,9 +34,13 @@ struct Params {
   beta: f32,
 }
 
+#include "common/math.wgsl"
+
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
+#if !NO_PRE
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
+#endif
 #if HAS_BIAS
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 #endif
@@ -32,6 +48,29 @@ struct Params {
 #if HAS_RESIDUAL
 @group(0) @binding(5) var<storage, read> residual: array<f32>;
 #endif
+#if ACT
+@group(0) @binding(6) var<storage, read_write> Aout: array<f32>;
+#endif
+#if ACT_GRAD
+@group(0) @binding(7) var<storage, read> post: array<f32>;
+#endif
+
+fn act(x: f32) -> f32 {
+#if ACT_TANH
+  return safe_tanh(x);
+#else
+  return max(x, 0.0);
+#endif
+}
+
+// g * act'(post); relu as a select (a masked gradient stays 0 even where g is not finite).
+fn actGradMul(g: f32, p: f32) -> f32 {
+#if ACT_TANH
+  return g * (1.0 - p * p);
+#else
+  return select(0.0, g, p > 0.0);
+#endif
+}
 
 const WGX: u32 = WG_X;
 const WGY: u32 = WG_Y;
@@ -157,7 +196,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
   }
 
-  // Epilogue: alpha, beta*C, bias; only in-range elements are written.
+  // Epilogue: alpha, bias, beta*C, act', residual, act (header); only in-range elements are written.
   for (var i = 0u; i < TM4_; i++) {
     for (var r = 0u; r < 4u; r++) {
       let m = row0 + (i * WGY + ty) * 4u + r;
@@ -175,10 +214,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #if BETA
           if (P.beta != 0.0) { out += P.beta * C[o]; }
 #endif
+#if ACT_GRAD
+          out = actGradMul(out, post[o]);
+#endif
 #if HAS_RESIDUAL
           out += residual[o];
 #endif
+#if !NO_PRE
           C[o] = out;
+#endif
+#if ACT
+          Aout[o] = act(out);
+#endif
         }
       }
     }

@@ -14,11 +14,12 @@
  * (copyBufferToBuffer) and the gather kernel reads the rows. Host work per epoch is O(1), and the
  * training rows are uploaded once (re-uploaded only if they change).
  *
- * Dispatches: a step's (15 + 14 blocks) per transform + ~7 dispatches on the 'gemm' path (215 for
- * the sbi default, 593 for 14 transforms; 111 and 300 on the 'rows' path of CPU drivers, see
- * src/flow/gpu/network.ts) are recorded ONCE per batch size into a DispatchPlan (src/flow/gpu/plan.ts:
- * pipelines, bind groups and uniforms built once) and replayed; steps are submitted in groups of
- * about 2048 dispatches with at most two groups in flight. Passes are split at 256 dispatches.
+ * Dispatches: a step's (14 + 10 blocks) per transform + 4 dispatches on the 'gemm' path with split
+ * weight gradients (174 for the sbi default, 480 for 14 transforms; 111 and 300 on the 'rows' path
+ * of CPU drivers, see src/flow/gpu/network.ts) are recorded ONCE per batch size into a DispatchPlan
+ * (src/flow/gpu/plan.ts: pipelines, bind groups and uniforms built once) and replayed; steps are
+ * submitted in groups of about 2048 dispatches with at most two groups in flight. Passes are split
+ * at 256 dispatches.
  *
  * CPU drivers (llvmpipe): the conditioner runs on the 'rows' kernels, the spline forward / inverse
  * without barriers, and every GPU-bound call waits with Dawn's event pump on a timer
@@ -73,6 +74,12 @@ export interface GpuEngineOptions extends EngineOptions {
   split?: SplitTuning;
   /** Kernels of the conditioner's Linear layers (default: 'rows' on CPU drivers, 'gemm' on GPUs; see network.ts LinearPath). */
   linear?: LinearPath;
+  /**
+   * The kernel choices of a real GPU (the 'gemm' path unless `linear` says otherwise, workgroup
+   * column sums, the barrier-synchronised spline, SPLIT_GPU) whatever the adapter (default: on GPUs
+   * only). Tests force it on CPU drivers so the H100's code path stays tested here.
+   */
+  gpuKernels?: boolean;
   /** Dawn's event pump on a timer while waiting (default: on CPU drivers; src/gpu/pump.ts). */
   idlePump?: boolean;
   /** Rows per evaluation / sampling block (default 65536; the workspace grows to it as needed). */
@@ -115,14 +122,24 @@ function sameRows(a: Uint32Array | null, b: Uint32Array): boolean {
   return true;
 }
 
-/** A staging buffer that is mapped for reading once the copies recorded into it have run. */
+/**
+ * A staging buffer that is mapped for reading once the copies recorded into it have run. With a
+ * `pool` the buffer is borrowed from it and returned after reading (no host-visible allocation per
+ * block: on a discrete GPU a fresh MAP_READ buffer of megabytes is a driver allocation each time).
+ */
 class Readback {
   readonly buffer: GPUBuffer;
   private used = 0;
   readonly parts: { offset: number; bytes: number }[] = [];
 
-  constructor(device: GPUDevice, bytes: number) {
-    this.buffer = device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'flow readback' });
+  constructor(
+    device: GPUDevice,
+    bytes: number,
+    private readonly pool?: GPUBuffer[],
+  ) {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const i = pool ? pool.findIndex((b) => b.size >= size) : -1;
+    this.buffer = i >= 0 ? pool!.splice(i, 1)[0] : device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'flow readback' });
   }
 
   /** Records a copy of `bytes` from `src`; returns the part index. */
@@ -133,16 +150,39 @@ class Readback {
     return this.parts.length - 1;
   }
 
-  async read(): Promise<ArrayBuffer[]> {
+  /** Starts mapping (after the submitted copies); `use` then reads the mapped parts. */
+  map(): Promise<void> {
+    return this.buffer.mapAsync(GPUMapMode.READ);
+  }
+
+  /**
+   * Passes f32 views of the parts, straight on the mapped range (no copies: fresh megabyte-sized
+   * ArrayBuffers per block cost more in allocation and GC than the conversion itself), then unmaps
+   * and returns the buffer to the pool. After `map()` has resolved.
+   */
+  use<T>(fn: (parts: Float32Array[]) => T): T {
+    let ok = false;
     try {
-      await this.buffer.mapAsync(GPUMapMode.READ);
       const all = this.buffer.getMappedRange();
-      const out = this.parts.map((p) => all.slice(p.offset, p.offset + p.bytes));
+      const out = fn(this.parts.map((p) => new Float32Array(all, p.offset, p.bytes >> 2)));
       this.buffer.unmap();
+      ok = true;
       return out;
     } finally {
-      this.buffer.destroy();
+      if (ok && this.pool && this.pool.length < 2) this.pool.push(this.buffer);
+      else this.buffer.destroy();
     }
+  }
+
+  /** Maps, reads and releases. */
+  async read<T>(fn: (parts: Float32Array[]) => T): Promise<T> {
+    try {
+      await this.map();
+    } catch (e) {
+      this.buffer.destroy();
+      throw e;
+    }
+    return this.use(fn);
   }
 }
 
@@ -181,6 +221,10 @@ export class GpuFlowEngine implements FlowEngine {
   private disposed = false;
   /** Dispatches of the last full training step's plan (for benchmarks). */
   lastStepDispatches = 0;
+  /** Host-side phases of the last sample() call, ms (for benchmarks): before the first submission, waiting for readbacks, converting results. */
+  lastSampleTimings = { prepMs: 0, waitMs: 0, finishMs: 0, totalMs: 0 };
+  /** Staging buffers reused by sample() / logProb() readbacks (at most two: blocks are pipelined two deep). */
+  private readonly stagingPool: GPUBuffer[] = [];
 
   private constructor(
     readonly gpu: Gpu,
@@ -196,9 +240,10 @@ export class GpuFlowEngine implements FlowEngine {
     this.idlePump = opts.idlePump ?? software;
     // The register-tiled 'rows' kernels are written for CPU drivers' execution model (a workgroup
     // per thread, costly memory instructions and barriers); GPUs keep the tiled GEMM.
-    const linear = opts.linear ?? (software ? 'rows' : 'gemm');
-    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: software });
-    this.splitTuning = opts.split ?? (linear === 'rows' ? SPLIT_NONE : software ? SPLIT_CPU_DRIVER : SPLIT_GPU);
+    const gpuKernels = opts.gpuKernels ?? !software;
+    const linear = opts.linear ?? (gpuKernels ? 'gemm' : 'rows');
+    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: !gpuKernels, wideColSum: gpuKernels });
+    this.splitTuning = opts.split ?? (linear === 'rows' ? SPLIT_NONE : gpuKernels ? SPLIT_GPU : SPLIT_CPU_DRIVER);
     this.evalBlock = opts.evalBlock ?? 65536;
     if (!Number.isInteger(this.evalBlock) || this.evalBlock < 1) throw new RangeError(`gpu engine: evalBlock must be a positive integer, got ${this.evalBlock}`);
     this.optimTuning = defaultOptimTuning(this.device);
@@ -457,6 +502,30 @@ export class GpuFlowEngine implements FlowEngine {
     return this.gpuCall('flow profile', () => tp.plan.profile(repeats));
   }
 
+  /** Per-kernel profile of one sampling block of m draws (contexts: row 0 of a zero context set; a tuning aid). */
+  async profileSample(m: number, repeats = 1): Promise<{ name: string; count: number; ms: number }[]> {
+    const { F } = this.net;
+    return this.gpuCall('flow profile sample', async () => {
+      this.ensureEvalWorkspace(m);
+      if (F > 0) this.uploadContexts(new Float64Array(F), 1);
+      const mb = Math.min(m, this.evalBlock);
+      const e = await this.evalPlan('sample', mb, 0);
+      write(this.device, this.evalWorkspace().idx, 0, new Uint32Array(mb));
+      return e.plan.profile(repeats);
+    });
+  }
+
+  /** Host milliseconds to encode one training step's plan (setPipeline / setBindGroup / dispatch; never submitted). */
+  async encodeMsTrainStep(batchSize: number, opts: StepOptions, repeats = 20): Promise<number> {
+    const tp = await this.trainPlan(batchSize, opts);
+    const enc = this.device.createCommandEncoder({ label: 'encode timing' });
+    const t0 = performance.now();
+    for (let r = 0; r < repeats; r++) tp.plan.encode(enc);
+    const ms = (performance.now() - t0) / repeats;
+    enc.finish();
+    return ms;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Training
 
@@ -602,18 +671,37 @@ export class GpuFlowEngine implements FlowEngine {
     });
   }
 
-  /** Runs blocks with at most two in flight; `prepare` writes a block's inputs, `finish` reads its outputs. */
-  private async pipelined(total: number, run: (s: number, m: number) => Promise<Readback>, finish: (s: number, m: number, parts: ArrayBuffer[]) => void): Promise<void> {
+  /** Runs blocks with at most two in flight; `run` submits a block and returns its readback, `finish` reads its outputs (views valid during the call). */
+  private async pipelined(total: number, run: (s: number, m: number) => Promise<Readback>, finish: (s: number, m: number, parts: Float32Array[]) => void): Promise<{ first: number; wait: number; finish: number }> {
     const blk = this.evalBlock;
-    let pending: { s: number; m: number; rb: Promise<ArrayBuffer[]> } | null = null;
+    const t = { first: -1, wait: 0, finish: 0 };
+    type Pending = { s: number; m: number; rb: Readback; mapped: Promise<void> };
+    const done = async (p: Pending) => {
+      const t0 = performance.now();
+      try {
+        await p.mapped;
+      } catch (e) {
+        p.rb.buffer.destroy();
+        throw e;
+      }
+      const t1 = performance.now();
+      p.rb.use((parts) => finish(p.s, p.m, parts));
+      t.wait += t1 - t0;
+      t.finish += performance.now() - t1;
+    };
+    let pending: Pending | null = null;
     for (let s = 0; s < total; s += blk) {
       const m = Math.min(blk, total - s);
       const rb = await run(s, m);
-      const cur = { s, m, rb: rb.read() };
-      if (pending) finish(pending.s, pending.m, await pending.rb);
+      if (t.first < 0) t.first = performance.now();
+      const mapped = rb.map();
+      mapped.catch(() => {}); // awaited below; never an unhandled rejection if a later block throws first
+      const cur: Pending = { s, m, rb, mapped };
+      if (pending) await done(pending);
       pending = cur;
     }
-    if (pending) finish(pending.s, pending.m, await pending.rb);
+    if (pending) await done(pending);
+    return t;
   }
 
   async logProb(theta: ArrayLike<number>, x: ArrayLike<number>, n: number): Promise<Float64Array> {
@@ -633,12 +721,12 @@ export class GpuFlowEngine implements FlowEngine {
           if (F > 0) write(this.device, ws.xs!, 0, this.standardized(x, this.model.xStd.mean, this.model.xStd.std, m, s));
           const enc = this.device.createCommandEncoder({ label: 'flow logProb' });
           plan.encode(enc);
-          const rb = new Readback(this.device, m * 4);
+          const rb = new Readback(this.device, m * 4, this.stagingPool);
           rb.copy(enc, ws.logProb, m * 4);
           this.device.queue.submit([enc.finish()]);
           return rb;
         },
-        (s, m, [lp]) => out.set(new Float32Array(lp, 0, m), s),
+        (s, m, [lp]) => out.set(lp.subarray(0, m), s),
       ),
     );
     return out;
@@ -654,12 +742,13 @@ export class GpuFlowEngine implements FlowEngine {
     const theta = new Float64Array(m * P);
     const lp = new Float64Array(m);
     if (m === 0) return { theta, logProb: lp };
+    const t0 = performance.now();
     const bases = baseNormalOffsets(req.drawIndex, P);
     await this.gpuCall('flow sample', async () => {
       this.ensureEvalWorkspace(m);
       if (F > 0) this.uploadContexts(req.x, req.nCtx);
       const { mean, std } = this.model.thetaStd;
-      await this.pipelined(
+      const t = await this.pipelined(
         m,
         async (s, mb) => {
           const ws = this.evalWorkspace();
@@ -668,19 +757,21 @@ export class GpuFlowEngine implements FlowEngine {
           write(this.device, ws.bases!, 0, bases.subarray(2 * s, 2 * (s + mb)));
           const enc = this.device.createCommandEncoder({ label: 'flow sample' });
           e.plan.encode(enc);
-          const rb = new Readback(this.device, mb * (P + 1) * 4);
+          const rb = new Readback(this.device, mb * (P + 1) * 4, this.stagingPool);
           rb.copy(enc, e.out!, mb * P * 4);
           rb.copy(enc, ws.logProb, mb * 4);
           this.device.queue.submit([enc.finish()]);
           return rb;
         },
-        (s, mb, [t, l]) => {
-          const t32 = new Float32Array(t, 0, mb * P);
-          for (let i = 0; i < mb * P; i++) theta[s * P + i] = t32[i] * std[i % P] + mean[i % P];
-          lp.set(new Float32Array(l, 0, mb), s);
+        (s, mb, [t32, l]) => {
+          // Sequential in both arrays (the mapped range may be slow to read out of order).
+          for (let r = 0, i = 0, o = s * P; r < mb; r++) for (let p = 0; p < P; p++, i++, o++) theta[o] = t32[i] * std[p] + mean[p];
+          lp.set(l.subarray(0, mb), s);
         },
       );
+      this.lastSampleTimings = { prepMs: t.first - t0, waitMs: t.wait, finishMs: t.finish, totalMs: 0 };
     });
+    this.lastSampleTimings.totalMs = performance.now() - t0;
     return { theta, logProb: lp };
   }
 
@@ -718,6 +809,7 @@ export class GpuFlowEngine implements FlowEngine {
     this.trainRows?.order.destroy();
     this.evalRows?.buf.destroy();
     this.ctx?.buf.destroy();
+    for (const b of this.stagingPool.splice(0)) b.destroy();
     for (const b of [this.params, this.grad, this.mom1, this.mom2, this.optState, this.normPartials, this.stats, this.nllPartials]) b.destroy();
     if (this.ownsGpu) this.gpu.destroy();
   }

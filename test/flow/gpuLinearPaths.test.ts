@@ -60,11 +60,15 @@ describe("GPU engine: 'gemm' and 'rows' conditioner paths", () => {
       const gn = norm(g.grad);
       const rows = Uint32Array.from({ length: n }, (_, i) => i);
       const results: { lp: Float64Array; grad: Float64Array; samples: Float64Array }[] = [];
-      for (const linear of ['gemm', 'rows'] as const) {
+      // 'gemm' as CPU drivers run it, 'rows', and 'gpu': everything a real GPU gets (the gemm path,
+      // workgroup column sums, the barrier-synchronised spline).
+      for (const config of ['gemm', 'rows', 'gpu'] as const) {
+        const linear = config === 'rows' ? 'rows' : 'gemm';
         // gemm: split-K over 4 chunks of 65 rows (3 padded rows), as the engine tests do.
-        const e = await GpuFlowEngine.create(model, { gpu: ctx.gpu, linear, split: linear === 'gemm' ? { maxSplits: 4, minChunk: 32 } : undefined, evalBlock: 100 });
+        const e = await GpuFlowEngine.create(model, { gpu: ctx.gpu, linear, gpuKernels: config === 'gpu', split: linear === 'gemm' ? { maxSplits: 4, minChunk: 32 } : undefined, evalBlock: 100 });
         try {
           expect(e.net.linear).toBe(linear);
+          expect([e.net.wideColSum, e.net.serialSpline]).toEqual(config === 'gpu' ? [true, false] : [false, true]);
           const lp = await e.logProb(theta, x, n);
           expectAllClose(lp, ref.logProb, { atol: 5e-5, rtol: 2e-6, label: `${linear} logProb` });
           await e.setData({ theta, x, n });
@@ -87,11 +91,14 @@ describe("GPU engine: 'gemm' and 'rows' conditioner paths", () => {
           await e.dispose();
         }
       }
-      const [a, b] = results;
-      expectAllClose(b.lp, a.lp, { atol: 5e-5, rtol: 2e-6, label: 'rows vs gemm logProb' });
-      expectAllClose(b.grad, a.grad, { atol: 2e-6 * gn, label: 'rows vs gemm gradient' });
+      const [a, ...others] = results;
       const std = model.thetaStd.std;
-      expectAllClose(b.samples, a.samples, { atol: 0, bound: Float64Array.from(a.samples, (_, i) => 1e-4 * std[i % c.P]), label: 'rows vs gemm samples' });
+      for (const [i, b] of others.entries()) {
+        const label = `${['rows', 'gpu'][i]} vs gemm`;
+        expectAllClose(b.lp, a.lp, { atol: 5e-5, rtol: 2e-6, label: `${label} logProb` });
+        expectAllClose(b.grad, a.grad, { atol: 2e-6 * gn, label: `${label} gradient` });
+        expectAllClose(b.samples, a.samples, { atol: 0, bound: Float64Array.from(a.samples, (_, i) => 1e-4 * std[i % c.P]), label: `${label} samples` });
+      }
     });
   }
 
@@ -102,8 +109,8 @@ describe("GPU engine: 'gemm' and 'rows' conditioner paths", () => {
     const rows = Uint32Array.from({ length: 500 }, (_, i) => i);
     const spec = (epoch: number) => ({ rows, seed: 4, epoch, batchSize: 100, lr: 2e-3, clipNorm: 5 });
     const losses: number[][] = [];
-    for (const kind of ['cpu', 'gemm', 'rows'] as const) {
-      const e = kind === 'cpu' ? new CpuFlowEngine(model) : await GpuFlowEngine.create(model, { gpu: ctx.gpu, linear: kind });
+    for (const kind of ['cpu', 'gemm', 'rows', 'gpu'] as const) {
+      const e = kind === 'cpu' ? new CpuFlowEngine(model) : kind === 'gpu' ? await GpuFlowEngine.create(model, { gpu: ctx.gpu, gpuKernels: true }) : await GpuFlowEngine.create(model, { gpu: ctx.gpu, linear: kind });
       try {
         await e.setData({ theta, x, n });
         const l: number[] = [];

@@ -129,3 +129,165 @@ describe('gemm kernel vs float64 reference', () => {
     expect(() => gemmProgram({ M: 1, N: 1.5, K: 1 })).toThrow(/N must be a positive integer/);
   });
 });
+
+/**
+ * Activation epilogues (act / writePre / actGrad, with and without the residual) against float64.
+ * Tolerance: the dot-product bound gamma_(K+3) (|op(A)||op(B)| + |bias|) (Higham eq. 3.5), times
+ * |act'| where the derivative multiplies, plus 2u of each later add; tanh' = 1 - post^2 is itself
+ * rounded (a few u of 1 + post^2, times |G W^T|). act outputs: relu and tanh are 1-Lipschitz, so
+ * the pre-activation bound carries over; tanh adds 2e-6 absolute (f32 exp and division, |tanh| <= 1).
+ * Outputs start filled with a sentinel that must survive in the gaps between strided batch items.
+ */
+describe('gemm activation epilogues vs float64 reference', () => {
+  const U = 2 ** -24;
+  const gamma = (n: number) => (n * U) / (1 - n * U);
+  const SENTINEL = 12345.5;
+  type Kind = 'relu' | 'tanh';
+  interface EpiCase {
+    M: number;
+    N: number;
+    K: number;
+    batch?: number;
+    /** Gap (elements) after each batch item of C / R / post / act, and of A. */
+    gapC?: number;
+    gapA?: number;
+    broadcastB?: boolean;
+    transB?: boolean;
+    bias?: boolean;
+    residual?: boolean;
+    act?: Kind;
+    writePre?: boolean;
+    actGrad?: Kind;
+    tile?: typeof TILE_LARGE;
+  }
+
+  async function checkEpi(c: EpiCase): Promise<void> {
+    const { M, N, K } = c;
+    const batch = c.batch ?? 1;
+    const kind = (c.act ?? c.actGrad)!;
+    const label = `gemm epilogue ${JSON.stringify(c)}`;
+    const strideA = M * K + (c.gapA ?? 0);
+    const strideB = c.broadcastB ? 0 : K * N;
+    const strideC = M * N + (c.gapC ?? 0);
+    const lenC = batch * strideC;
+    const a = randomF32(batch * strideA, 31 + M + K);
+    const b = randomF32((c.broadcastB ? 1 : batch) * K * N, 37 + N);
+    const bias = c.bias ? randomF32(N, 41) : undefined;
+    const r = c.residual ? randomF32(lenC, 43) : undefined;
+    let post: Float32Array | undefined;
+    if (c.actGrad) {
+      // Forward outputs: tanh in (-1, 1); relu >= 0 with exact zeros (relu'(0) = 0, torch's convention).
+      post = randomF32(lenC, 47);
+      if (c.actGrad === 'relu') post = post.map((v, i) => (i % 3 === 0 ? 0 : Math.abs(v)));
+    }
+    const writePre = c.writePre ?? true;
+    const dev = ctx.device;
+    const bufs = {
+      a: uploadBuffer(dev, a),
+      b: uploadBuffer(dev, b),
+      c: writePre ? uploadBuffer(dev, new Float32Array(lenC).fill(SENTINEL)) : undefined,
+      bias: bias ? uploadBuffer(dev, bias) : undefined,
+      residual: r ? uploadBuffer(dev, r) : undefined,
+      act: c.act ? uploadBuffer(dev, new Float32Array(lenC).fill(SENTINEL)) : undefined,
+      post: post ? uploadBuffer(dev, post) : undefined,
+    };
+    try {
+      await encodeGemm(new ComputeBatch(dev), bufs, {
+        M, N, K, batch, transB: c.transB, strideA, strideB, strideC, strideBias: 0, tile: c.tile,
+        act: c.act, writePre: c.writePre, actGrad: c.actGrad,
+      }).run();
+      const want = new Float64Array(lenC).fill(SENTINEL);
+      const tol = new Float64Array(lenC);
+      const inside = new Uint8Array(lenC);
+      for (let i = 0; i < batch; i++) {
+        const ai = a.subarray(i * strideA, i * strideA + M * K);
+        const bi = c.broadcastB ? b : b.subarray(i * K * N, (i + 1) * K * N);
+        const shape = { M, N, K, transB: c.transB };
+        const s = gemmRef(ai, bi, shape, { bias });
+        const mag = gemmRef(ai.map(Math.abs), bi.map(Math.abs), shape, { bias: bias?.map(Math.abs) });
+        for (let e = 0; e < M * N; e++) {
+          const o = i * strideC + e;
+          let y = s[e];
+          let t = gamma(K + 3) * mag[e];
+          if (post) {
+            const p = post[o];
+            const d = kind === 'tanh' ? 1 - p * p : p > 0 ? 1 : 0;
+            t = t * Math.abs(d) + (kind === 'tanh' ? 4 * U * (1 + p * p) * Math.abs(y) : 0);
+            y *= d;
+          }
+          if (r) {
+            y += r[o];
+            t += 2 * U * (Math.abs(y) + Math.abs(r[o]));
+          }
+          want[o] = y;
+          tol[o] = t + 1e-30;
+          inside[o] = 1;
+        }
+      }
+      const checkOut = async (buf: GPUBuffer, w: Float64Array, atol: number, what: string) => {
+        const got = await readFloat32(dev, buf, 0, lenC);
+        expectAllClose(got, w, { bound: tol, atol, label: `${label} ${what}` });
+        for (let o = 0; o < lenC; o++) if (!inside[o]) expect(got[o], `${label}: ${what}[${o}] between batch items was written`).toBe(SENTINEL);
+      };
+      if (bufs.c) await checkOut(bufs.c, want, 0, 'C');
+      if (bufs.act) {
+        const f = kind === 'tanh' ? Math.tanh : (v: number) => Math.max(v, 0);
+        await checkOut(bufs.act, want.map((v, o) => (inside[o] ? f(v) : v)), kind === 'tanh' ? 2e-6 : 0, 'act');
+      }
+    } finally {
+      for (const v of Object.values(bufs)) v?.destroy();
+    }
+  }
+
+  const SMALL32 = { wgX: 8, wgY: 8, tm4: 1, tn4: 1, bk: 8 };
+  // `few`: only the residual variants (the large tile compiles slowly on CPU drivers).
+  const shapes: { name: string; c: EpiCase; few?: boolean }[] = [
+    { name: '1x1x1', c: { M: 1, N: 1, K: 1 } },
+    { name: '37x5x3', c: { M: 37, N: 5, K: 3, tile: SMALL32 } },
+    { name: '130x50x33', c: { M: 130, N: 50, K: 33, tile: TILE_SMALL } },
+    { name: '131x129x17 large tile', c: { M: 131, N: 129, K: 17, tile: TILE_LARGE }, few: true },
+    { name: 'batch 3, strided, broadcast B', c: { M: 33, N: 17, K: 9, batch: 3, gapA: 5, gapC: 7, broadcastB: true } },
+  ];
+  for (const kind of ['relu', 'tanh'] as const) {
+    for (const { name, c, few } of shapes) {
+      if (!few) it(`${name} ${kind}: act(C + bias) with C`, () => checkEpi({ ...c, bias: true, act: kind }));
+      it(`${name} ${kind}: act(C + bias + R), C too`, () => checkEpi({ ...c, bias: true, residual: true, act: kind }));
+      if (!few) it(`${name} ${kind}: act(C + bias + R) only (writePre = false)`, () => checkEpi({ ...c, bias: true, residual: true, act: kind, writePre: false }));
+      if (!few) it(`${name} ${kind}: act(C) only, no bias`, () => checkEpi({ ...c, act: kind, writePre: false }));
+      if (!few) it(`${name} ${kind}: (G W^T) act'(post)`, () => checkEpi({ ...c, transB: true, actGrad: kind }));
+      it(`${name} ${kind}: (G W^T) act'(post) + R`, () => checkEpi({ ...c, transB: true, actGrad: kind, residual: true }));
+    }
+  }
+
+  it('the act epilogue leaves C bit-identical to the plain GEMM', async () => {
+    const M = 70, N = 50, K = 50;
+    const dev = ctx.device;
+    const a = uploadBuffer(dev, randomF32(M * K, 1)), b = uploadBuffer(dev, randomF32(K * N, 2)), bias = uploadBuffer(dev, randomF32(N, 3)), r = uploadBuffer(dev, randomF32(M * N, 4));
+    const c0 = createStorageBuffer(dev, M * N * 4), c1 = createStorageBuffer(dev, M * N * 4), act = createStorageBuffer(dev, M * N * 4);
+    try {
+      const batch = new ComputeBatch(dev);
+      encodeGemm(batch, { a, b, c: c0, bias, residual: r }, { M, N, K });
+      encodeGemm(batch, { a, b, c: c1, bias, residual: r, act }, { M, N, K, act: 'tanh' });
+      await batch.run();
+      expect(await readFloat32(dev, c1)).toEqual(await readFloat32(dev, c0));
+    } finally {
+      for (const x of [a, b, bias, r, c0, c1, act]) x.destroy();
+    }
+  });
+
+  it('rejects inconsistent epilogue options and buffers', () => {
+    expect(() => gemmProgram({ M: 1, N: 1, K: 1, act: 'relu', actGrad: 'relu' })).toThrow(/exclusive/);
+    expect(() => gemmProgram({ M: 1, N: 1, K: 1, writePre: false })).toThrow(/needs act/);
+    expect(() => gemmProgram({ M: 1, N: 1, K: 1, act: 'relu', writePre: false, beta: 1 })).toThrow(/beta/);
+    expect(() => gemmProgram({ M: 1, N: 1, K: 1, act: 'sigmoid' as 'relu' })).toThrow(/relu or tanh/);
+    const dev = ctx.device;
+    const x = createStorageBuffer(dev, 4);
+    try {
+      expect(() => encodeGemm(new ComputeBatch(dev), { a: x, b: x, c: x }, { M: 1, N: 1, K: 1, act: 'relu' })).toThrow(/act buffer/);
+      expect(() => encodeGemm(new ComputeBatch(dev), { a: x, b: x, c: x }, { M: 1, N: 1, K: 1, actGrad: 'tanh' })).toThrow(/post buffer/);
+      expect(() => encodeGemm(new ComputeBatch(dev), { a: x, b: x, c: x, act: x }, { M: 1, N: 1, K: 1, act: 'relu', writePre: false })).toThrow(/c buffer/);
+    } finally {
+      x.destroy();
+    }
+  });
+});

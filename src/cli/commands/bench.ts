@@ -15,7 +15,10 @@ export function registerBench(program: Command): void {
     .option('--sizes <list>', 'comma-separated problem sizes', intList('--sizes'))
     .option('--repeats <n>', 'timed repetitions per measurement', positiveInt('--repeats'))
     .option('--tiles <list>', 'gemm: tile configurations to compare (auto, large, small, WGXxWGY:TM4xTN4:BK)', (v: string) => v.split(','))
-    .action(async (name: string, opts: { json?: boolean; out?: string; sizes?: number[]; repeats?: number; tiles?: string[] }, cmd: Command) => {
+    .option('--engines <list>', 'flow: engine configurations to compare (default, rows, gemm, gemm+busy)', (v: string) => v.split(','))
+    .option('--archs <list>', 'flow: architectures (sbi-default, reference-study, run-model)', (v: string) => v.split(','))
+    .option('--profile', 'flow: log a per-kernel GPU-time breakdown of one training step at every size')
+    .action(async (name: string, opts: { json?: boolean; out?: string; sizes?: number[]; repeats?: number; tiles?: string[]; engines?: string[]; archs?: string[]; profile?: boolean }, cmd: Command) => {
       const bench = BENCHMARKS[name];
       if (!bench) throw new Error(`unknown benchmark "${name}" (available: ${Object.keys(BENCHMARKS).join(', ')})`);
       const records: BenchRecord[] = [];
@@ -25,7 +28,7 @@ export function registerBench(program: Command): void {
         await bench.run({
           gpu,
           device,
-          options: { sizes: opts.sizes, repeats: opts.repeats, tiles: opts.tiles },
+          options: { sizes: opts.sizes, repeats: opts.repeats, tiles: opts.tiles, engines: opts.engines, archs: opts.archs, profile: opts.profile },
           emit(r) {
             records.push(r);
             if (!opts.json) console.error(`  ${r.size}: ${r.value.toFixed(3)} ${r.unit}${r.ratio_vs_cpu !== null ? ` (x${r.ratio_vs_cpu.toFixed(2)} vs CPU)` : ''}`);

@@ -7,16 +7,17 @@
  *
  * Per coupling layer l (identity columns [i0, i0 + Di), transformed [t0, t0 + Dt)):
  *   forward   condInput: cond = [v_l[identity], xs], v_{l+1}[identity] = v_l[identity]   (columns)
- *             h = cond W_in + b_in                                                      (gemm)
- *             per block: a0 = act(h); t = a0 W1 + b1; a1 = act(t); h = a1 W2 + b2 + h  (act, gemm + residual)
+ *             h = cond W_in + b_in, a0 = act(h)                                         (gemm + act)
+ *             per block: a1 = act(a0 W1 + b1); h = a1 W2 + b2 + h, a0 = act(h)         (gemm + act, + residual)
  *             raw = h W_out + b_out                                                     (gemm)
  *             v_{l+1}[transformed] = spline(v_l[transformed]; raw), logdet +=           (spline, strided)
  *   backward  spline backward -> gU into gv_l[transformed], gRaw
  *             per Linear: gW = X^T gY, gb = 1^T gY (split-K, below), gX = gY W^T
- *             activation backward from the cached post-activations (+ the skip gradient)
+ *             (in blocks: times act'(cached post-activation), + the skip gradient)     (gemm epilogue)
  *             gv_l[identity] = gv_{l+1}[identity] + (dL/dcond)[:, :Di]                   (scatterAdd)
  * Cached per layer in training: v_l, cond, a0/a1 per block, the last hidden state, raw. The
- * pre-activation t is not kept: relu' and tanh' are functions of the output.
+ * pre-activation t is not kept: relu' and tanh' are functions of the output. The activations and
+ * their derivatives are GEMM epilogues (kernels/gemm.ts act / actGrad), not dispatches of their own.
  *
  * Weight gradients with K = batch rows are "skinny" GEMMs (e.g. 50 x 50 outputs over 65536 rows):
  * one workgroup per 64 x 64 output tile would walk all rows alone. They are split along the rows
@@ -34,10 +35,10 @@
  *   backward  gX = (G W^T) act'(post) (+ the skip gradient) in one pass; the input Linear's gX is
  *             written straight into gv[identity] with gNext[identity] added (no scatterAdd);
  *             gW and gb together from one xtg (row slices summed by colSum only where it splits)
- * 111 dispatches per training step for the sbi default instead of 215, no padded rows (SPLIT_NONE).
+ * 111 dispatches per training step for the sbi default instead of the 'gemm' path's 174, no padded
+ * rows (SPLIT_NONE).
  */
 import { type GemmShape, type GemmTile, TILE_SMALL, chooseTile, gemmBindings, gemmProgram } from '../../../kernels/gemm.js';
-import { activationBackwardBindings, activationBackwardProgram, activationForwardBindings, activationForwardProgram } from '../../../kernels/nn/activation.js';
 import { colSumProgram, condInputBindings, condInputProgram, fillProgram, scatterAddBindings, scatterAddProgram } from '../../../kernels/nn/columns.js';
 import { LINEAR_ROWS_TUNING, type RowsTile, type XtgTile, rowsMatmulBindings, rowsMatmulProgram, xtgMaxSlices, xtgProgram, xtgSliceRows } from '../../../kernels/nn/linearRows.js';
 import { type SplineKernelSpec, splineBackwardProgram, splineForwardProgram, splineInverseProgram } from '../../../kernels/nn/spline.js';
@@ -50,11 +51,11 @@ import type { PlanRecorder } from './plan.js';
 export type Ref = Bindings[number];
 
 /**
- * How the conditioner's Linear layers run: 'gemm' = the tiled GEMM (kernels/gemm.ts) with separate
- * activation kernels and split-K weight gradients (for GPUs); 'rows' = the register-tiled kernels of
- * kernels/nn/linearRows.ts with the activations, the residual and the identity-gradient scatter fused
- * into their epilogues (for CPU drivers such as llvmpipe, where they run 3-5x faster and a step needs
- * about half the dispatches).
+ * How the conditioner's Linear layers run: 'gemm' = the tiled GEMM (kernels/gemm.ts) with the
+ * activations and the residual in its epilogue and split-K weight gradients (for GPUs); 'rows' = the
+ * register-tiled kernels of kernels/nn/linearRows.ts with the identity-gradient scatter fused as well
+ * (for CPU drivers such as llvmpipe, where they run 3-5x faster and a step needs about 2/3 of the
+ * dispatches).
  */
 export type LinearPath = 'gemm' | 'rows';
 
@@ -65,6 +66,8 @@ export interface NetShape {
   rowsTile: RowsTile;
   xtgTile: XtgTile;
   serialSpline: boolean;
+  /** Column sums as workgroup reductions (GPUs; kernels/nn/columns.ts colSumProgram `wide`). */
+  wideColSum: boolean;
   P: number;
   F: number;
   H: number;
@@ -90,6 +93,8 @@ export interface NetKernels {
   subgroups?: boolean;
   /** Spline forward / inverse one thread per sample, without barriers (kernels/nn/spline.ts splineSerialFor). */
   serialSpline?: boolean;
+  /** Column sums as workgroup reductions (default: unless serialSpline, i.e. on GPUs). */
+  wideColSum?: boolean;
 }
 
 export function netShape(layout: FlowLayout, act: Activation, blocks: number, spline: SplineKernelSpec, kernels: NetKernels = {}): NetShape {
@@ -103,6 +108,7 @@ export function netShape(layout: FlowLayout, act: Activation, blocks: number, sp
     rowsTile: { ...LINEAR_ROWS_TUNING.rows, sg: subgroups && LINEAR_ROWS_TUNING.rows.NB % 8 === 0 },
     xtgTile: { ...LINEAR_ROWS_TUNING.xtg, sg: subgroups && LINEAR_ROWS_TUNING.xtg.KB === 8 },
     serialSpline: !!kernels.serialSpline,
+    wideColSum: kernels.wideColSum ?? !kernels.serialSpline,
     P: layout.thetaDim,
     F: layout.contextDim,
     H: layout.hidden,
@@ -139,7 +145,12 @@ export interface SplitTuning {
   minChunk: number;
 }
 
-export const SPLIT_GPU: SplitTuning = { maxSplits: 128, minChunk: 256 };
+/**
+ * GPUs: many short chunks. A chunk is one workgroup per output tile of the batched weight-gradient
+ * GEMM (a 50 x 50 gradient is one tile), so S chunks are S workgroups: 512 keep an H100's 132 SMs
+ * busy where 128 left one workgroup per SM walking 512 rows.
+ */
+export const SPLIT_GPU: SplitTuning = { maxSplits: 512, minChunk: 128 };
 /** lavapipe: few long workgroups (each barrier-synchronised workgroup has a fixed cost). */
 export const SPLIT_CPU_DRIVER: SplitTuning = { maxSplits: 8, minChunk: 1024 };
 /** No row split (the 'rows' path slices the rows inside its weight-gradient kernel). */
@@ -168,7 +179,6 @@ export class Workspace {
   readonly raw: GPUBuffer[];
   readonly hA: GPUBuffer;
   readonly hB: GPUBuffer;
-  readonly tmp: GPUBuffer;
   readonly zeros: GPUBuffer | null;
   readonly logdet: GPUBuffer;
   readonly logProb: GPUBuffer;
@@ -234,7 +244,6 @@ export class Workspace {
     );
     this.hA = a(cap * H, 'hA');
     this.hB = a(cap * H, 'hB');
-    this.tmp = a(cap * H, 'tmp');
     this.zeros = layout.layers.some((l) => l.inDim === 0) ? a(cap, 'zeros') : null;
     this.logdet = a(cap, 'logdet');
     this.logProb = a(cap, 'logProb');
@@ -323,14 +332,18 @@ function gemm(shape: GemmShape) {
   return gemmProgram({ ...shape, tile: flowGemmTile(shape.M, shape.N, shape.batch ?? 1) });
 }
 
-function linearForward(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, Y: Ref, residual?: Ref): void {
-  const { params, ws } = b;
-  if (lin.inDim === 0) {
-    // Linear(0 -> H) is its bias: 0 . b + b with a zero column (GEMM needs K >= 1).
-    rec.add(gemm({ M: m, N: lin.outDim, K: 1, hasBias: true, hasResidual: !!residual }), gemmBindings({ a: ws.zeros!, b: tensorRef(params, lin.bias), c: Y, bias: tensorRef(params, lin.bias), residual }));
-    return;
-  }
-  rec.add(gemm({ M: m, N: lin.outDim, K: lin.inDim, hasBias: true, hasResidual: !!residual }), gemmBindings({ a: X!, b: tensorRef(params, lin.weight), c: Y, bias: tensorRef(params, lin.bias), residual }));
+/**
+ * y = X W + b (+ residual) on rows [0, m), writing y to Y and/or act(y) to A in the GEMM's epilogue
+ * (the activation is no dispatch of its own). X = null for inDim = 0.
+ */
+function linearForward(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, out: { Y?: Ref; A?: Ref; residual?: Ref }): void {
+  const { params, ws, net } = b;
+  const { Y, A, residual } = out;
+  const epi = { hasBias: true, hasResidual: !!residual, act: A ? net.act : undefined, writePre: !!Y };
+  const bufs = { c: Y, act: A, bias: tensorRef(params, lin.bias), residual };
+  // Linear(0 -> H) is its bias: 0 . b + b with a zero column (GEMM needs K >= 1).
+  if (lin.inDim === 0) rec.add(gemm({ M: m, N: lin.outDim, K: 1, ...epi }), gemmBindings({ a: ws.zeros!, b: tensorRef(params, lin.bias), ...bufs }));
+  else rec.add(gemm({ M: m, N: lin.outDim, K: lin.inDim, ...epi }), gemmBindings({ a: X!, b: tensorRef(params, lin.weight), ...bufs }));
 }
 
 /**
@@ -344,42 +357,49 @@ function linearWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, spl
   const { inDim, outDim } = lin;
   if (S === 1) {
     if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: nPad, transA: true }), gemmBindings({ a: X!, b: G, c: tensorRef(grad, lin.weight) }));
-    rec.add(colSumProgram({ rows: nPad, cols: outDim, outOffset: lin.bias.offset }), { 0: G, 2: grad });
+    rec.add(colSumProgram({ rows: nPad, cols: outDim, outOffset: lin.bias.offset, wide: b.net.wideColSum }), { 0: G, 2: grad });
     return;
   }
   const biasAt = lin.bias.offset - lin.weight.offset;
   const stride = biasAt + outDim;
   const part = ws.partial(lin, S);
   if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: c, batch: S, transA: true, strideA: c * inDim, strideB: c * outDim, strideC: stride }), gemmBindings({ a: X!, b: G, c: part }));
-  rec.add(colSumProgram({ rows: nPad, cols: outDim, chunkRows: c, chunks: S, outStride: stride, outOffset: biasAt }), { 0: G, 2: part });
+  const wide = b.net.wideColSum;
+  rec.add(colSumProgram({ rows: nPad, cols: outDim, chunkRows: c, chunks: S, outStride: stride, outOffset: biasAt, wide }), { 0: G, 2: part });
   // Sum of the S partial (weight | zero pad | bias) rows straight into the gradient vector.
-  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset }), { 0: part, 2: grad });
+  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide }), { 0: part, 2: grad });
 }
 
-/** gX = G W^T (first `cols` input columns only). G: m x outDim. */
-function linearInputGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, G: Ref, gX: Ref, cols = lin.inDim): void {
-  rec.add(gemm({ M: m, N: cols, K: lin.outDim, transB: true }), gemmBindings({ a: G, b: tensorRef(b.params, lin.weight, cols * lin.outDim), c: gX }));
+/**
+ * gX = G W^T (first `cols` input columns only), G: m x outDim; with `post` (the forward output
+ * act(x), m x cols) the activation backward in the epilogue: gX = (G W^T) act'(post) (+ residual).
+ */
+function linearInputGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, G: Ref, gX: Ref, cols = lin.inDim, epi: { post?: Ref; residual?: Ref } = {}): void {
+  const { post, residual } = epi;
+  const program = gemm({ M: m, N: cols, K: lin.outDim, transB: true, actGrad: post ? b.net.act : undefined, hasResidual: !!residual });
+  rec.add(program, gemmBindings({ a: G, b: tensorRef(b.params, lin.weight, cols * lin.outDim), c: gX, post, residual }));
 }
 
 /** The conditioner of layer l on rows [0, m): cond (or nothing) -> ws.raw[l]; caches a0, a1, hLast. */
 function conditionerForward(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
   if (b.net.linear === 'rows') return conditionerForwardRows(rec, b, layer, m);
-  const { net, ws } = b;
+  const { ws } = b;
   const l = layer.index;
-  const H = net.H;
   const nb = layer.blocks.length;
+  // The activations are GEMM epilogues (as on the 'rows' path): h (pre-activation, kept for the
+  // residual) ping-pongs between hA and hB; a0 = act(h) and a1 = act(lin1) are written by the
+  // Linear before them; lin1's pre-activation is never stored (relu' and tanh' use a1).
   let h: GPUBuffer = nb > 0 ? ws.hA : ws.hLast[l];
-  linearForward(rec, b, layer.input, m, ws.cond[l], h);
+  linearForward(rec, b, layer.input, m, ws.cond[l], { Y: h, A: nb > 0 ? ws.a0[l][0] : undefined });
   for (let k = 0; k < nb; k++) {
     const blk = layer.blocks[k];
-    const out = k === nb - 1 ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
-    rec.add(activationForwardProgram({ count: m * H, act: net.act }), activationForwardBindings({ x: h, y: ws.a0[l][k] }));
-    linearForward(rec, b, blk.lin1, m, ws.a0[l][k], ws.tmp);
-    rec.add(activationForwardProgram({ count: m * H, act: net.act }), activationForwardBindings({ x: ws.tmp, y: ws.a1[l][k] }));
-    linearForward(rec, b, blk.lin2, m, ws.a1[l][k], out, h);
+    const last = k === nb - 1;
+    const out = last ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
+    linearForward(rec, b, blk.lin1, m, ws.a0[l][k], { A: ws.a1[l][k] });
+    linearForward(rec, b, blk.lin2, m, ws.a1[l][k], { Y: out, A: last ? undefined : ws.a0[l][k + 1], residual: h });
     h = out;
   }
-  linearForward(rec, b, layer.output, m, ws.hLast[l], ws.raw[l]);
+  linearForward(rec, b, layer.output, m, ws.hLast[l], { Y: ws.raw[l] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,7 +432,7 @@ function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: nu
   }
   const part = b.ws.partial(lin, S);
   rec.add(xtgProgram({ M: m, K, N, c, stride, biasAt, tile }), { 0: x, 1: G, 2: part });
-  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset }), { 0: part, 2: grad });
+  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide: b.net.wideColSum }), { 0: part, 2: grad });
 }
 
 function conditionerForwardRows(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
@@ -504,7 +524,6 @@ export function recordForward(rec: PlanRecorder, b: NetBuffers, m: number): void
 export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit): void {
   const { net, ws } = b;
   const m = split.nPad;
-  const H = net.H;
   let gNext = ws.gvA!;
   let gCur = ws.gvB!;
   for (let l = net.T - 1; l >= 0; l--) {
@@ -523,15 +542,16 @@ export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit
     let gH = ws.gHA!;
     linearInputGrad(rec, b, layer.output, m, ws.gRaw!, gH);
     // Residual blocks, last to first.
+    // The activation backward is the input-gradient GEMM's epilogue.
     for (let k = layer.blocks.length - 1; k >= 0; k--) {
       const blk = layer.blocks[k];
       linearWeightGrad(rec, b, blk.lin2, split, ws.a1[l][k], gH);
-      linearInputGrad(rec, b, blk.lin2, m, gH, ws.G1!);
-      rec.add(activationBackwardProgram({ count: m * H, act: net.act }), activationBackwardBindings({ g: ws.G1!, post: ws.a1[l][k], gx: ws.G2! }));
+      // dL/dt = (gH W2^T) act'(a1): lin1's output gradient, which its weight gradient reads.
+      linearInputGrad(rec, b, blk.lin2, m, gH, ws.G2!, undefined, { post: ws.a1[l][k] });
       linearWeightGrad(rec, b, blk.lin1, split, ws.a0[l][k], ws.G2!);
-      linearInputGrad(rec, b, blk.lin1, m, ws.G2!, ws.G1!);
+      // dL/dh = (dL/dt W1^T) act'(a0) + gH (the skip connection).
       const gNew = gH === ws.gHA ? ws.gHB! : ws.gHA!;
-      rec.add(activationBackwardProgram({ count: m * H, act: net.act, residual: true }), activationBackwardBindings({ g: ws.G1!, post: ws.a0[l][k], gx: gNew, res: gH }));
+      linearInputGrad(rec, b, blk.lin1, m, ws.G2!, gNew, undefined, { post: ws.a0[l][k], residual: gH });
       gH = gNew;
     }
     // Input Linear; its input gradient only for the identity columns of layers > 0.
