@@ -8,6 +8,10 @@
  *   act:      also writes act(C) to the `act` buffer (the forward residual is added before act);
  *             writePre = false skips C itself (then no `c` buffer is bound).
  *   actGrad:  C = (alpha op(A) op(B) + ...) * act'(post) + R, act' from the forward output `post`.
+ *
+ * onesRow (transA only, no epilogue): op(A) gets an extra row of ones, so the GEMM also writes
+ * alpha * 1^T op(B) (column sums over K) at C[b] + onesAt; e.g. a split-K weight gradient X^T G
+ * produces its bias partial 1^T G without a column-sum dispatch of its own.
  */
 import { type Bindings, ComputeBatch, type ProgramInfo, ceilDiv } from '../src/gpu/kernel.js';
 import type { ActivationKind } from './nn/activation.js';
@@ -52,6 +56,15 @@ export interface GemmShape {
   writePre?: boolean;
   /** Multiplies by act'(post) before the residual: `post` (laid out like C) holds forward outputs. */
   actGrad?: ActivationKind;
+  /**
+   * With transA: op(A) gets one more row (m = M) of ones; that output row, alpha * 1^T op(B), is
+   * stored at element `onesAt` of each batch item's C (default M*N, i.e. C is (M+1) x N). Elements
+   * between M*N and onesAt are not written. M may be 0 (then A is never read). No bias, beta,
+   * residual or activation epilogue.
+   */
+  onesRow?: boolean;
+  /** onesRow: element offset of the ones row inside a batch item of C (>= M*N). */
+  onesAt?: number;
   tile?: GemmTile;
 }
 
@@ -68,6 +81,8 @@ export function chooseTile(M: number, N: number, batch = 1): GemmTile {
 function check(shape: GemmShape): void {
   for (const k of ['M', 'N', 'K'] as const) {
     const v = shape[k];
+    // onesRow allows M = 0: only the ones row (the column sums of op(B)) is computed.
+    if (k === 'M' && shape.onesRow && v === 0) continue;
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`gemm: ${k} must be a positive integer, got ${v}`);
   }
   const t = shape.tile ?? TILE_LARGE;
@@ -84,13 +99,34 @@ function check(shape: GemmShape): void {
     if (!shape.act) throw new RangeError('gemm: writePre = false needs act (otherwise nothing is written)');
     if ((shape.beta ?? 0) !== 0) throw new RangeError('gemm: writePre = false needs beta = 0 (beta reads C)');
   }
+  if (shape.onesAt !== undefined && !shape.onesRow) throw new RangeError('gemm: onesAt needs onesRow');
+  if (shape.onesRow) {
+    if (!shape.transA) throw new RangeError('gemm: onesRow needs transA');
+    const unsupported: string[] = (['hasBias', 'hasResidual', 'act', 'actGrad'] as const).filter((k) => !!shape[k]);
+    if ((shape.beta ?? 0) !== 0) unsupported.push('beta');
+    if (shape.writePre === false) unsupported.push('writePre = false');
+    if (unsupported.length) throw new RangeError(`gemm: onesRow does not combine with ${unsupported.join(', ')}`);
+    const { M, N } = shape;
+    const at = onesAtOf(shape);
+    // Below M*N the ones row would overwrite (race with) the matrix rows.
+    if (!Number.isInteger(at) || at < M * N) throw new RangeError(`gemm: onesAt must be an integer >= M*N = ${M * N}, got ${at}`);
+    const strideC = shape.strideC ?? at + N;
+    if ((shape.batch ?? 1) > 1 && strideC < at + N) throw new RangeError(`gemm: strideC ${strideC} < onesAt + N = ${at + N}: a batch item's ones row would overlap the next item`);
+  }
+}
+
+function onesAtOf(shape: GemmShape): number {
+  return shape.onesAt ?? shape.M * shape.N;
 }
 
 export function gemmProgram(shape: GemmShape): ProgramInfo {
   check(shape);
   const { M, N, K } = shape;
   const batch = shape.batch ?? 1;
-  const tile = shape.tile ?? chooseTile(M, N, batch);
+  const onesRow = !!shape.onesRow;
+  // Rows of op(A) actually computed: the ones row is one more (it may need another row of tiles).
+  const rows = onesRow ? M + 1 : M;
+  const tile = shape.tile ?? chooseTile(rows, N, batch);
   const bm = tile.wgY * 4 * tile.tm4;
   const bn = tile.wgX * 4 * tile.tn4;
   return {
@@ -106,23 +142,25 @@ export function gemmProgram(shape: GemmShape): ProgramInfo {
       ACT_GRAD: !!shape.actGrad,
       ACT_TANH: (shape.act ?? shape.actGrad) === 'tanh',
       NO_PRE: shape.writePre === false,
+      ONES_ROW: onesRow,
       WG_X: `${tile.wgX}u`,
       WG_Y: `${tile.wgY}u`,
       TM4: `${tile.tm4}u`,
       TN4: `${tile.tn4}u`,
       BK: `${tile.bk}u`,
     },
-    workgroups: [ceilDiv(N, bn), ceilDiv(M, bm), batch],
+    workgroups: [ceilDiv(N, bn), ceilDiv(rows, bm), batch],
     uniforms: [
       ['u32', M],
       ['u32', N],
       ['u32', K],
       ['u32', shape.strideA ?? M * K],
       ['u32', shape.strideB ?? K * N],
-      ['u32', shape.strideC ?? M * N],
+      ['u32', shape.strideC ?? (onesRow ? onesAtOf(shape) + N : M * N)],
       ['u32', shape.strideBias ?? 0],
       ['f32', shape.alpha ?? 1],
       ['f32', shape.beta ?? 0],
+      ['u32', onesRow ? onesAtOf(shape) : 0],
     ],
     uniformBinding: 4,
   };

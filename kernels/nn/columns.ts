@@ -270,9 +270,11 @@ export interface BaseNormalsShape {
   /** Philox seed (non-negative safe integer) and purpose word. */
   seed: number;
   purpose: number;
+  /** Contiguous draws: base_i = base0 + i P (base0 = first draw index x P, a safe integer); otherwise the bases buffer. */
+  base0?: number;
 }
 
-/** z[i, p] = standardNormal(seed, purpose, base_i + p). Bindings: 0 bases (u32 (lo, hi) pairs, 2m), 2 z (m x P). */
+/** z[i, p] = standardNormal(seed, purpose, base_i + p). Bindings: 0 bases (u32 (lo, hi) pairs, 2m; unread with base0), 2 z (m x P). */
 export function baseNormalsProgram(s: BaseNormalsShape): ProgramInfo {
   const name = 'baseNormals';
   posInt(name, 'm', s.m);
@@ -280,14 +282,26 @@ export function baseNormalsProgram(s: BaseNormalsShape): ProgramInfo {
   posInt(name, 'purpose', s.purpose, 0);
   if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw new RangeError(`${name}: seed must be a non-negative safe integer, got ${s.seed}`);
   const { workgroups, gridX } = grid(name, s.m * s.P);
+  const b0 = s.base0;
+  if (b0 !== undefined && (!Number.isSafeInteger(b0) || b0 < 0 || !Number.isSafeInteger(b0 + s.m * s.P))) throw new RangeError(`${name}: base0 ${b0} + ${s.m} x ${s.P} is not a safe integer`);
+  const contiguous = b0 === undefined ? {} : { di: 1, keys: [b0 % 4294967296 >>> 0, Math.floor(b0 / 4294967296) >>> 0] };
   return {
     name,
     shader: 'nn/columns.wgsl',
     defines: { MODE: 4 },
     workgroups,
-    uniforms: uniforms({ n: s.m, cols: s.P, gridX, seedLo: s.seed % 4294967296 >>> 0, seedHi: Math.floor(s.seed / 4294967296) >>> 0, purpose: s.purpose }),
+    uniforms: uniforms({ n: s.m, cols: s.P, gridX, seedLo: s.seed % 4294967296 >>> 0, seedHi: Math.floor(s.seed / 4294967296) >>> 0, purpose: s.purpose, ...contiguous }),
     uniformBinding: 5,
   };
+}
+
+/** The first draw index when drawIndex is d0, d0 + 1, ... (then baseNormalsProgram takes base0 = d0 P and no buffer); else null. */
+export function contiguousDraws(drawIndex: ArrayLike<number>): number | null {
+  const n = drawIndex.length;
+  if (n === 0) return null;
+  const d0 = drawIndex[0];
+  for (let i = 1; i < n; i++) if (drawIndex[i] !== d0 + i) return null;
+  return d0;
 }
 
 /** The (lo, hi) u32 pairs of base_i = drawIndex_i * P (exact below 2^53), for baseNormalsProgram. */

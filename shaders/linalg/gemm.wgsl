@@ -14,6 +14,11 @@
 // on an unset name is an error (callers that predate these defines do not set them).
 //
 // op(A) is M x K: A stored M x K row-major, or K x M when TRANS_A.
+// ONES_ROW (with TRANS_A, no bias / beta / residual / act epilogue): op(A) gets an extra row m = M
+// of ones, so output row M = alpha * 1^T op(B) (the column sums of op(B) over K), stored at
+// baseC + onesAt + n instead of baseC + M*N + n. A split-K weight gradient X^T G thereby also yields
+// its bias partial 1^T G in the same dispatch (src/flow/gpu/network.ts linearWeightGrad). M = 0 is
+// allowed then (only the ones row; A is never read).
 // op(B) is K x N: B stored K x N row-major, or N x K when TRANS_B.
 // A workgroup of WG_X x WG_Y threads computes a BM x BN tile of C (BM = WG_Y*4*TM4, BN = WG_X*4*TN4);
 // each thread owns TM4 x TN4 blocks of 4x4, interleaved by WG so that shared-memory reads of
@@ -32,6 +37,7 @@ struct Params {
   strideBias: u32,
   alpha: f32,
   beta: f32,
+  onesAt: u32,      // ONES_ROW: element offset (per batch item) of the ones row's output
 }
 
 #include "common/math.wgsl"
@@ -89,7 +95,12 @@ var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
 
 // Element (m, k) of op(A) for this batch item, zero outside the matrix.
 fn loadA(base: u32, m: u32, k: u32) -> f32 {
+#if ONES_ROW
+  if (m > P.M || k >= P.K) { return 0.0; }
+  if (m == P.M) { return 1.0; }
+#else
   if (m >= P.M || k >= P.K) { return 0.0; }
+#endif
 #if TRANS_A
   return A[base + k * P.M + m];
 #else
@@ -200,13 +211,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var i = 0u; i < TM4_; i++) {
     for (var r = 0u; r < 4u; r++) {
       let m = row0 + (i * WGY + ty) * 4u + r;
+#if ONES_ROW
+      if (m > P.M) { continue; }
+      // Row M (the ones row) goes to onesAt; the elements between M*N and onesAt are not touched.
+      let rowAt = select(m * P.N, P.onesAt, m == P.M);
+#else
       if (m >= P.M) { continue; }
+#endif
       for (var j = 0u; j < TN4_; j++) {
         let v = acc[(i * 4u + r) * TN4_ + j];
         for (var c = 0u; c < 4u; c++) {
           let n = col0 + (j * WGX + tx) * 4u + c;
           if (n >= P.N) { continue; }
+#if ONES_ROW
+          let o = baseC + rowAt + n;
+#else
           let o = baseC + m * P.N + n;
+#endif
           var out = P.alpha * v[c];
 #if HAS_BIAS
           out += bias[batch * P.strideBias + n];

@@ -33,8 +33,9 @@
 //                      src/flow/rng.ts: one Philox4x32-10 call with counter (index lo, index hi,
 //                      purpose, 0), u1 = 1 - a, a = (w0 2^21 + (w1 >> 11)) 2^-53,
 //                      b = (w2 2^21 + (w3 >> 11)) 2^-53, z = sqrt(-2 ln u1) cos(2 pi b), in f32.
-//                      base_i (= drawIndex_i * P, < 2^53) comes as (lo, hi) u32 pairs.
-//                      Bindings: 0 bases (u32, 2m), 2 z (f32, m x P).
+//                      base_i (= drawIndex_i * P, < 2^53) comes as (lo, hi) u32 pairs, or, for
+//                      contiguous draws (di = 1), as base_0 + i P from base_0 = (k0, k1).
+//                      Bindings: 0 bases (u32, 2m; unread when contiguous), 2 z (f32, m x P).
 #include "common/grid.wgsl"
 
 struct Params {
@@ -162,7 +163,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (s < U.di && j < U.cols) {
     let r0 = s * U.i0;
     let r1 = min(r0 + U.i0, U.n);
-    for (var r = r0 + lane; r < r1; r += LANES) { acc += g[r * U.P + j]; }
+    // Four independent sums: four loads in flight per thread (a long chunk is latency-bound).
+    var a1 = 0.0;
+    var a2 = 0.0;
+    var a3 = 0.0;
+    var r = r0 + lane;
+    for (; r + 3u * LANES < r1; r += 4u * LANES) {
+      acc += g[r * U.P + j];
+      a1 += g[(r + LANES) * U.P + j];
+      a2 += g[(r + 2u * LANES) * U.P + j];
+      a3 += g[(r + 3u * LANES) * U.P + j];
+    }
+    for (; r < r1; r += LANES) { acc += g[r * U.P + j]; }
+    acc = (acc + a1) + (a2 + a3);
   }
   part[lid.x] = acc;
   workgroupBarrier();
@@ -226,9 +239,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (e >= U.n * U.cols) { return; }
   let i = e / U.cols;
   let p = e - i * U.cols;
-  let lo0 = bases[2u * i];
+  var lo0 = bases[2u * i];
+  var hi0 = bases[2u * i + 1u];
+  if (U.di == 1u) {
+    // Contiguous draws: base_i = base_0 + i P, base_0 = (k0, k1); i P < 2^32 (m P is u32).
+    let d = i * U.cols;
+    lo0 = U.k0 + d;
+    hi0 = U.k1 + select(0u, 1u, lo0 < d);
+  }
   let lo = lo0 + p;
-  let hi = bases[2u * i + 1u] + select(0u, 1u, lo < lo0);
+  let hi = hi0 + select(0u, 1u, lo < lo0);
   let w = philox4x32_10(vec4<u32>(lo, hi, U.purpose, 0u), vec2<u32>(U.seedLo, U.seedHi));
   // a = (w0 2^21 + (w1 >> 11)) 2^-53 and u1 = 1 - a = ((~w0) + (2^21 - (w1 >> 11)) 2^-21) 2^-32,
   // both formed without cancellation.

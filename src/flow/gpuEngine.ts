@@ -14,8 +14,8 @@
  * (copyBufferToBuffer) and the gather kernel reads the rows. Host work per epoch is O(1), and the
  * training rows are uploaded once (re-uploaded only if they change).
  *
- * Dispatches: a step's (14 + 10 blocks) per transform + 4 dispatches on the 'gemm' path with split
- * weight gradients (174 for the sbi default, 480 for 14 transforms; 111 and 300 on the 'rows' path
+ * Dispatches: a step's (8 + 10 blocks) per transform + 4 dispatches on the 'gemm' path with split
+ * weight gradients (144 for the sbi default, 396 for 14 transforms; 111 and 300 on the 'rows' path
  * of CPU drivers, see src/flow/gpu/network.ts) are recorded ONCE per batch size into a DispatchPlan
  * (src/flow/gpu/plan.ts: pipelines, bind groups and uniforms built once) and replayed; steps are
  * submitted in groups of about 2048 dispatches with at most two groups in flight. Passes are split
@@ -40,7 +40,7 @@
 import { gatherProgram } from '../../kernels/nn/gather.js';
 import { subgroupsOf8 } from '../../kernels/nn/linearRows.js';
 import { LOSS_SLOT_WORDS, decodeLossSlot, nllFinalizeProgram, nllGroupsFor, nllSamplesProgram } from '../../kernels/nn/loss.js';
-import { baseNormalOffsets, baseNormalsProgram, epochOrderProgram } from '../../kernels/nn/columns.js';
+import { baseNormalOffsets, baseNormalsProgram, contiguousDraws, epochOrderProgram } from '../../kernels/nn/columns.js';
 import {
   type AdamHyper,
   MAX_NORM_PARTIALS,
@@ -53,6 +53,7 @@ import {
   optimFinalizeProgram,
   sumSqPartialsProgram,
 } from '../../kernels/nn/optim.js';
+import { packStandardization, standardizeProgram } from '../../kernels/nn/standardize.js';
 import { createStorageBuffer, readBytes } from '../gpu/buffers.js';
 import { type Gpu, createGpu } from '../gpu/device.js';
 import { withErrorScopes } from '../gpu/errors.js';
@@ -209,6 +210,8 @@ export class GpuFlowEngine implements FlowEngine {
   private readonly normPartials: GPUBuffer;
   private readonly stats: GPUBuffer;
   private readonly nllPartials: GPUBuffer;
+  /** theta's [mean | std] in f32: samples leave the GPU in the original units. */
+  private readonly thetaMeanStd: GPUBuffer;
 
   private data: { n: number; theta: GPUBuffer; x: GPUBuffer | null } | null = null;
   private trainRows: { host: Uint32Array; buf: GPUBuffer; order: GPUBuffer } | null = null;
@@ -260,6 +263,9 @@ export class GpuFlowEngine implements FlowEngine {
     this.stats = buf(N_SLOTS * LOSS_SLOT_WORDS, 'loss slots');
     this.nllPartials = buf(Math.max(1, this.nllGroups), 'nll partials');
     write(this.device, this.params, 0, this.toDevice(this.model.params));
+    const ms = packStandardization(this.model.thetaStd).data;
+    this.thetaMeanStd = createStorageBuffer(this.device, ms.byteLength, 'flow theta mean/std');
+    write(this.device, this.thetaMeanStd, 0, ms);
   }
 
   /** Creates the engine (and a device from opts.device unless opts.gpu is given). */
@@ -602,11 +608,12 @@ export class GpuFlowEngine implements FlowEngine {
   // ---------------------------------------------------------------------------------------------
   // Evaluation and sampling
 
-  private async evalPlan(kind: 'eval' | 'lp' | 'sample', m: number, seed = 0) {
+  /** base0: contiguous draws (first draw index x P), else the bases buffer is read. */
+  private async evalPlan(kind: 'eval' | 'lp' | 'sample', m: number, seed = 0, base0?: number) {
     const ws = this.evalWorkspace();
     const key = `${kind}:${m}`;
     let e = this.evalPlans.get(key);
-    if (e && kind === 'sample') e.plan.rewrite(e.items.normals, baseNormalsProgram({ m, P: this.net.P, seed, purpose: TrainRngPurpose.posterior }));
+    if (e && kind === 'sample') e.plan.rewrite(e.items.normals, baseNormalsProgram({ m, P: this.net.P, seed, purpose: TrainRngPurpose.posterior, base0 }));
     if (e) return e;
     const { P, F, T } = this.net;
     const b: NetBuffers = { net: this.net, params: this.params, ws };
@@ -614,10 +621,13 @@ export class GpuFlowEngine implements FlowEngine {
     const items: Record<string, number> = {};
     let out: GPUBuffer | undefined;
     if (kind === 'sample') {
-      items.normals = rec.add(baseNormalsProgram({ m, P, seed, purpose: TrainRngPurpose.posterior }), { 0: ws.bases!, 2: ws.v[0] });
+      items.normals = rec.add(baseNormalsProgram({ m, P, seed, purpose: TrainRngPurpose.posterior, base0 }), { 0: ws.bases!, 2: ws.v[0] });
       if (F > 0) rec.add(gatherProgram({ rows: m, cols: F, index: { kind: 'buffer' } }), { 0: this.ctx!.buf, 1: ws.idx, 2: ws.xs! });
       out = recordInverse(rec, b, m);
       rec.add(nllSamplesProgram({ n: m, p: P, logStdSum: this.lpConst, seeds: 'none', maxGroups: this.nllGroups }), { 0: ws.v[0], 1: ws.logdet, 2: ws.logProb });
+      // Back to the original units on the GPU (f32: relative 1e-7 of |theta|): the host's per-element
+      // f64 affine map cost more than the whole GPU block at 65536 draws on an H100's host.
+      rec.add(standardizeProgram({ rows: m, cols: P, inverse: true, inPlace: true }), { 1: out!, 2: this.thetaMeanStd });
     } else {
       if (kind === 'eval') {
         const d = this.data!;
@@ -743,18 +753,19 @@ export class GpuFlowEngine implements FlowEngine {
     const lp = new Float64Array(m);
     if (m === 0) return { theta, logProb: lp };
     const t0 = performance.now();
-    const bases = baseNormalOffsets(req.drawIndex, P);
+    // Contiguous draw indices (the usual d0, d0 + 1, ...) need no per-draw offsets from the host.
+    const d0 = contiguousDraws(req.drawIndex);
+    const bases = d0 === null ? baseNormalOffsets(req.drawIndex, P) : null;
     await this.gpuCall('flow sample', async () => {
       this.ensureEvalWorkspace(m);
       if (F > 0) this.uploadContexts(req.x, req.nCtx);
-      const { mean, std } = this.model.thetaStd;
       const t = await this.pipelined(
         m,
         async (s, mb) => {
           const ws = this.evalWorkspace();
-          const e = await this.evalPlan('sample', mb, req.seed);
+          const e = await this.evalPlan('sample', mb, req.seed, d0 === null ? undefined : (d0 + s) * P);
           write(this.device, ws.idx, 0, req.ctxIndex.subarray(s, s + mb));
-          write(this.device, ws.bases!, 0, bases.subarray(2 * s, 2 * (s + mb)));
+          if (bases) write(this.device, ws.bases!, 0, bases.subarray(2 * s, 2 * (s + mb)));
           const enc = this.device.createCommandEncoder({ label: 'flow sample' });
           e.plan.encode(enc);
           const rb = new Readback(this.device, mb * (P + 1) * 4, this.stagingPool);
@@ -764,8 +775,7 @@ export class GpuFlowEngine implements FlowEngine {
           return rb;
         },
         (s, mb, [t32, l]) => {
-          // Sequential in both arrays (the mapped range may be slow to read out of order).
-          for (let r = 0, i = 0, o = s * P; r < mb; r++) for (let p = 0; p < P; p++, i++, o++) theta[o] = t32[i] * std[p] + mean[p];
+          theta.set(t32.subarray(0, mb * P), s * P);
           lp.set(l.subarray(0, mb), s);
         },
       );
@@ -810,7 +820,7 @@ export class GpuFlowEngine implements FlowEngine {
     this.evalRows?.buf.destroy();
     this.ctx?.buf.destroy();
     for (const b of this.stagingPool.splice(0)) b.destroy();
-    for (const b of [this.params, this.grad, this.mom1, this.mom2, this.optState, this.normPartials, this.stats, this.nllPartials]) b.destroy();
+    for (const b of [this.thetaMeanStd, this.params, this.grad, this.mom1, this.mom2, this.optState, this.normPartials, this.stats, this.nllPartials]) b.destroy();
     if (this.ownsGpu) this.gpu.destroy();
   }
 }

@@ -17,6 +17,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { activationBackwardBindings, activationBackwardProgram, activationForwardBindings, activationForwardProgram } from '../../kernels/nn/activation.js';
 import {
   baseNormalOffsets,
+  baseNormalsProgram,
+  contiguousDraws,
   encodeBaseNormals,
   encodeCondInput,
   encodeEpochOrder,
@@ -135,6 +137,32 @@ describe('columns and activation kernels', () => {
     expectAllClose(got, want, { atol: 2e-6, rtol: 2e-6, label: 'base normals' });
     bases.destroy();
     z.destroy();
+  });
+
+  it('baseNormals of contiguous draws (base0 uniform, no offsets buffer) = the buffered ones bit for bit, across 32-bit carries', async () => {
+    const dev = ctx.device;
+    const P = 3;
+    const seed = 77;
+    for (const d0 of [0, 5, Math.floor(2 ** 32 / P) - 300, 2 ** 40 + 3]) {
+      const m = 777;
+      const draws = Float64Array.from({ length: m }, (_, i) => d0 + i);
+      expect(contiguousDraws(draws)).toBe(d0);
+      const bases = uploadBuffer(dev, baseNormalOffsets(draws, P));
+      const zBuf = createStorageBuffer(dev, m * P * 4);
+      const zRun = createStorageBuffer(dev, m * P * 4);
+      const unused = uploadBuffer(dev, new Uint32Array(2).fill(0xdeadbeef));
+      const shape = { m, P, seed, purpose: TrainRngPurpose.posterior };
+      await encodeBaseNormals(new ComputeBatch(dev), { bases, z: zBuf }, shape).run();
+      await encodeBaseNormals(new ComputeBatch(dev), { bases: unused, z: zRun }, { ...shape, base0: d0 * P }).run();
+      const a = await readFloat32(dev, zBuf, 0, m * P);
+      const b = await readFloat32(dev, zRun, 0, m * P);
+      expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer)), `d0 = ${d0}`).toBe(true);
+      expectAllClose(a, baseNormals(seed, draws, P), { atol: 2e-6, rtol: 2e-6, label: `base normals d0 = ${d0}` });
+      for (const buf of [bases, zBuf, zRun, unused]) buf.destroy();
+    }
+    expect(contiguousDraws(Float64Array.of(3, 4, 6))).toBeNull();
+    expect(contiguousDraws(new Float64Array(0))).toBeNull();
+    expect(() => baseNormalsProgram({ m: 4, P: 3, seed: 1, purpose: 0, base0: 2 ** 53 - 5 })).toThrow(/safe integer/);
   });
 
   it('condInput / scatterAdd / fill copy exactly; activation forward / backward (+ residual) for relu and tanh', async () => {

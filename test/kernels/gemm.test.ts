@@ -291,3 +291,124 @@ describe('gemm activation epilogues vs float64 reference', () => {
     }
   });
 });
+
+/**
+ * onesRow: C = [op(A); 1^T] op(B) with transA, the ones row stored at onesAt (a split-K weight
+ * gradient X^T G with its bias partial 1^T G in the same dispatch), against float64.
+ * Layout of each batch item of C: M x N matrix | gap (sentinel) | ones row (N) | gapC (sentinel);
+ * every sentinel must survive. Tolerance: gamma_(K+2) |alpha| |op(A)||op(B)| entrywise (Higham
+ * eq. 3.5); the ones row is the same bound with |op(A)| = 1.
+ */
+describe('gemm onesRow (column sums of op(B) as an extra output row) vs float64 reference', () => {
+  const U = 2 ** -24;
+  const gamma = (n: number) => (n * U) / (1 - n * U);
+  const SENTINEL = -777.25;
+  const SMALL32 = { wgX: 8, wgY: 8, tm4: 1, tn4: 1, bk: 8 };
+  const MIXED = { wgX: 16, wgY: 8, tm4: 1, tn4: 1, bk: 8 };
+  interface OnesCase {
+    M: number;
+    N: number;
+    K: number;
+    batch?: number;
+    /** Elements between the matrix and the ones row (onesAt = M*N + gap), and after the ones row. */
+    gap?: number;
+    gapC?: number;
+    /** Extra elements after each batch item of A / B. */
+    gapA?: number;
+    gapB?: number;
+    transB?: boolean;
+    alpha?: number;
+    tile?: typeof TILE_LARGE;
+  }
+
+  async function checkOnes(c: OnesCase): Promise<void> {
+    const { M, N, K } = c;
+    const batch = c.batch ?? 1;
+    const alpha = c.alpha ?? 1;
+    const label = `gemm onesRow ${JSON.stringify(c)}`;
+    const onesAt = M * N + (c.gap ?? 0);
+    const strideA = K * M + (c.gapA ?? 0);
+    const strideB = K * N + (c.gapB ?? 0);
+    const strideC = onesAt + N + (c.gapC ?? 0);
+    const lenC = batch * strideC;
+    const a = randomF32(Math.max(1, batch * strideA), 53 + M + K);
+    const b = randomF32(batch * strideB, 59 + N);
+    const dev = ctx.device;
+    const bufs = { a: uploadBuffer(dev, a), b: uploadBuffer(dev, b), c: uploadBuffer(dev, new Float32Array(lenC).fill(SENTINEL)) };
+    try {
+      await encodeGemm(new ComputeBatch(dev), bufs, {
+        M, N, K, batch, transA: true, transB: c.transB, alpha: c.alpha, strideA, strideB, strideC, onesRow: true, onesAt, tile: c.tile,
+      }).run();
+      const want = new Float64Array(lenC).fill(SENTINEL);
+      const tol = new Float64Array(lenC);
+      const inside = new Uint8Array(lenC);
+      for (let i = 0; i < batch; i++) {
+        // op(A)[m][k] = A[k*M + m] (transA); row M of op(A) is ones.
+        const opA = (m: number, k: number) => (m === M ? 1 : a[i * strideA + k * M + m]);
+        const opB = (k: number, n: number) => b[i * strideB + (c.transB ? n * K + k : k * N + n)];
+        for (let m = 0; m <= M; m++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            let mag = 0;
+            for (let k = 0; k < K; k++) {
+              s += opA(m, k) * opB(k, n);
+              mag += Math.abs(opA(m, k) * opB(k, n));
+            }
+            const o = i * strideC + (m === M ? onesAt : m * N) + n;
+            want[o] = alpha * s;
+            tol[o] = gamma(K + 2) * Math.abs(alpha) * mag + 1e-30;
+            inside[o] = 1;
+          }
+        }
+      }
+      const got = await readFloat32(dev, bufs.c, 0, lenC);
+      expectAllClose(got, want, { bound: tol, atol: 0, label });
+      for (let o = 0; o < lenC; o++) if (!inside[o]) expect(got[o], `${label}: C[${o}] outside the matrix and the ones row was written`).toBe(SENTINEL);
+    } finally {
+      for (const v of Object.values(bufs)) v.destroy();
+    }
+  }
+
+  const cases: { name: string; c: OnesCase }[] = [
+    { name: 'M = 1, K = 1', c: { M: 1, N: 1, K: 1 } },
+    { name: 'M = 1, N = 7, K = 300', c: { M: 1, N: 7, K: 300, gap: 3 } },
+    { name: 'K = 1, 50 x 50', c: { M: 50, N: 50, K: 1, tile: TILE_SMALL } },
+    { name: 'M = 0 (only the ones row)', c: { M: 0, N: 13, K: 37, gap: 5, gapC: 2 } },
+    { name: 'M = 0, batch 3', c: { M: 0, N: 30, K: 129, batch: 3, gap: 34, gapC: 1, tile: SMALL32 } },
+    { name: '50x50 (weight | pad to 2560 | bias), K = 131', c: { M: 50, N: 50, K: 131, gap: 2560 - 2500, tile: TILE_SMALL } },
+    { name: '30x30, 32-tiles (ones row fills the tile)', c: { M: 31, N: 30, K: 77, gap: 1, tile: SMALL32 } },
+    { name: '32x30, 32-tiles (ones row needs another tile row)', c: { M: 32, N: 30, K: 45, gap: 0, tile: SMALL32 } },
+    { name: '63x65, 64-tiles (ones row is the tile\'s last row)', c: { M: 63, N: 65, K: 19, gap: 9, tile: TILE_SMALL } },
+    { name: '64x20, 64-tiles (ones row needs another tile row)', c: { M: 64, N: 20, K: 33, gap: 0, tile: TILE_SMALL } },
+    { name: '33x116, mixed tile', c: { M: 33, N: 116, K: 70, gap: 12, tile: MIXED } },
+    { name: '33x116, batch 4 strided (split-K)', c: { M: 33, N: 116, K: 128, batch: 4, gap: 12, gapC: 3, gapA: 5, gapB: 7 } },
+    { name: '50x50, batch 5 strided, alpha', c: { M: 50, N: 50, K: 61, batch: 5, gap: 60, gapA: 2, gapB: 1, alpha: -0.5 } },
+    { name: 'transB, 37x29', c: { M: 37, N: 29, K: 41, gap: 4, transB: true } },
+    { name: '130x70, large tile, batch 2', c: { M: 130, N: 70, K: 40, batch: 2, gap: 100, gapC: 5, tile: TILE_LARGE } },
+    { name: '127x129, large tile (ones row is the tile\'s last row)', c: { M: 127, N: 129, K: 17, gap: 2, tile: TILE_LARGE } },
+  ];
+  for (const { name, c } of cases) it(name, () => checkOnes(c));
+  it('130x70, default tile choice', () => checkOnes({ M: 130, N: 70, K: 40, batch: 3, gap: 64 }));
+
+  it('picks tiles and workgroups for M + 1 rows', () => {
+    expect(gemmProgram({ M: 64, N: 10, K: 3, transA: true, onesRow: true, tile: TILE_SMALL }).workgroups).toEqual([1, 2, 1]);
+    expect(gemmProgram({ M: 63, N: 10, K: 3, transA: true, onesRow: true, tile: TILE_SMALL }).workgroups).toEqual([1, 1, 1]);
+    expect(gemmProgram({ M: 64, N: 10, K: 3, transA: true, tile: TILE_SMALL }).workgroups).toEqual([1, 1, 1]);
+    expect(gemmProgram({ M: 0, N: 10, K: 3, transA: true, onesRow: true, batch: 4 }).workgroups).toEqual([1, 1, 4]);
+  });
+
+  it('rejects unsupported combinations', () => {
+    const base = { M: 4, N: 3, K: 2, transA: true, onesRow: true };
+    expect(() => gemmProgram({ ...base, transA: false })).toThrow(/onesRow needs transA/);
+    expect(() => gemmProgram({ ...base, hasBias: true })).toThrow(/does not combine with hasBias/);
+    expect(() => gemmProgram({ ...base, beta: 1 })).toThrow(/does not combine with beta/);
+    expect(() => gemmProgram({ ...base, hasResidual: true })).toThrow(/does not combine with hasResidual/);
+    expect(() => gemmProgram({ ...base, act: 'relu' })).toThrow(/does not combine with act/);
+    expect(() => gemmProgram({ ...base, actGrad: 'tanh' })).toThrow(/does not combine with actGrad/);
+    expect(() => gemmProgram({ ...base, onesAt: 11 })).toThrow(/onesAt must be an integer >= M\*N = 12/);
+    expect(() => gemmProgram({ ...base, batch: 2, strideC: 14 })).toThrow(/strideC 14 < onesAt \+ N = 15/);
+    expect(() => gemmProgram({ M: 4, N: 3, K: 2, onesAt: 12 })).toThrow(/onesAt needs onesRow/);
+    expect(() => gemmProgram({ ...base, M: 0, onesRow: false })).toThrow(/M must be a positive integer/);
+    expect(() => gemmProgram({ ...base, K: 0 })).toThrow(/K must be a positive integer/);
+  });
+});

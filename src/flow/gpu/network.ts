@@ -21,12 +21,12 @@
  *
  * Weight gradients with K = batch rows are "skinny" GEMMs (e.g. 50 x 50 outputs over 65536 rows):
  * one workgroup per 64 x 64 output tile would walk all rows alone. They are split along the rows
- * into S chunks of c rows (a batched GEMM writing S partial gradients, and a column-sum kernel for
- * the bias partials), then one column sum over the S partials writes the weight AND the bias
- * gradient, because in the layout the bias follows its weight at the next 64-element boundary (the
- * padding in between receives exact zeros). The batch is
- * padded to nPad = S c rows; padded rows get zero gradient seeds, so they contribute exact zeros
- * (their forward values are finite leftovers of earlier batches or the initial zeros).
+ * into S chunks of c rows (one batched GEMM writing S partial gradients, each with its bias partial
+ * 1^T G as the GEMM's extra ones row: no column-sum dispatch per chunk), then one column sum over
+ * the S partials writes the weight AND the bias gradient, because in the layout the bias follows
+ * its weight at the next 64-element boundary (the padding in between receives exact zeros). The
+ * batch is padded to nPad = S c rows; padded rows get zero gradient seeds, so they contribute exact
+ * zeros (their forward values are finite leftovers of earlier batches or the initial zeros).
  *
  * The 'rows' path (LinearPath, the default on CPU drivers) runs each Linear as ONE register-tiled
  * dispatch (kernels/nn/linearRows.ts) with the rest fused into its epilogue:
@@ -35,8 +35,8 @@
  *   backward  gX = (G W^T) act'(post) (+ the skip gradient) in one pass; the input Linear's gX is
  *             written straight into gv[identity] with gNext[identity] added (no scatterAdd);
  *             gW and gb together from one xtg (row slices summed by colSum only where it splits)
- * 111 dispatches per training step for the sbi default instead of the 'gemm' path's 174, no padded
- * rows (SPLIT_NONE).
+ * 111 dispatches per training step for the sbi default instead of the 'gemm' path's 144 (split-K),
+ * no padded rows (SPLIT_NONE).
  */
 import { type GemmShape, type GemmTile, TILE_SMALL, chooseTile, gemmBindings, gemmProgram } from '../../../kernels/gemm.js';
 import { colSumProgram, condInputBindings, condInputProgram, fillProgram, scatterAddBindings, scatterAddProgram } from '../../../kernels/nn/columns.js';
@@ -349,25 +349,34 @@ function linearForward(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: num
 /**
  * gW = X^T G and gb = 1^T G of one Linear over rows [0, nPad), written into the gradient buffer
  * (never accumulated). X: nPad x inDim (null when inDim = 0), G: nPad x outDim.
+ *
+ * The bias gradient is the GEMM's ones row (kernels/gemm.ts onesRow): [X | 1]^T G in one dispatch,
+ * the ones row stored at biasAt (the bias's offset relative to the weight), so no column-sum
+ * dispatch of its own. The elements between the weight and biasAt are never written: in the
+ * gradient buffer they are the layout's alignment padding, in `part` they stay the zeros the buffer
+ * was created with (and the final colSum sums them into the gradient's padding as exact zeros).
+ * inDim = 0 is the same GEMM with M = 0 (only the ones row; X is never read, G is bound instead).
  */
 function linearWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, split: RowSplit, X: Ref | null, G: Ref): void {
   const { ws } = b;
   const grad = b.grad!;
   const { S, c, nPad } = split;
   const { inDim, outDim } = lin;
-  if (S === 1) {
-    if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: nPad, transA: true }), gemmBindings({ a: X!, b: G, c: tensorRef(grad, lin.weight) }));
-    rec.add(colSumProgram({ rows: nPad, cols: outDim, outOffset: lin.bias.offset, wide: b.net.wideColSum }), { 0: G, 2: grad });
-    return;
-  }
   const biasAt = lin.bias.offset - lin.weight.offset;
   const stride = biasAt + outDim;
+  // The tile is picked for the inDim + 1 rows actually computed.
+  const tile = flowGemmTile(inDim + 1, outDim, S);
+  const shape = { M: inDim, N: outDim, transA: true, onesRow: true, onesAt: biasAt, tile };
+  if (S === 1) {
+    // C = the (weight | pad | bias) range of the gradient, from the weight's (256-byte aligned) offset.
+    const out = { buffer: grad, offset: lin.weight.offset * 4, size: stride * 4 };
+    rec.add(gemmProgram({ ...shape, K: nPad }), gemmBindings({ a: X ?? G, b: G, c: out }));
+    return;
+  }
   const part = ws.partial(lin, S);
-  if (inDim > 0) rec.add(gemm({ M: inDim, N: outDim, K: c, batch: S, transA: true, strideA: c * inDim, strideB: c * outDim, strideC: stride }), gemmBindings({ a: X!, b: G, c: part }));
-  const wide = b.net.wideColSum;
-  rec.add(colSumProgram({ rows: nPad, cols: outDim, chunkRows: c, chunks: S, outStride: stride, outOffset: biasAt, wide }), { 0: G, 2: part });
+  rec.add(gemmProgram({ ...shape, K: c, batch: S, strideA: c * inDim, strideB: c * outDim, strideC: stride }), gemmBindings({ a: X ?? G, b: G, c: part }));
   // Sum of the S partial (weight | zero pad | bias) rows straight into the gradient vector.
-  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide }), { 0: part, 2: grad });
+  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide: b.net.wideColSum }), { 0: part, 2: grad });
 }
 
 /**

@@ -23,7 +23,7 @@ function describe(p: ProgramInfo): string {
   if (p.shader !== 'linalg/gemm.wgsl' || !p.uniforms) return p.name;
   const [M, N, K] = p.uniforms.map((u) => u[1]);
   const d = p.defines;
-  return `gemm ${M}x${N}x${K}${p.workgroups[2] > 1 ? ` b${p.workgroups[2]}` : ''}${d.TRANS_A ? ' tA' : ''}${d.TRANS_B ? ' tB' : ''}${d.ACT ? ' +act' : ''}${d.ACT_GRAD ? ' +act\'' : ''}${d.HAS_RESIDUAL ? ' +R' : ''} wg${p.workgroups[0] * p.workgroups[1] * p.workgroups[2]}`;
+  return `gemm ${M}x${N}x${K}${p.workgroups[2] > 1 ? ` b${p.workgroups[2]}` : ''}${d.TRANS_A ? ' tA' : ''}${d.TRANS_B ? ' tB' : ''}${d.ONES_ROW ? ' +1' : ''}${d.ACT ? ' +act' : ''}${d.ACT_GRAD ? ' +act\'' : ''}${d.HAS_RESIDUAL ? ' +R' : ''} wg${p.workgroups[0] * p.workgroups[1] * p.workgroups[2]}`;
 }
 
 interface Item {
