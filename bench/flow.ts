@@ -15,7 +15,7 @@
  * Synthetic data (a linear-Gaussian-like task, the flow's cost does not depend on the values): an
  * epoch is `steps` full batches. Each size gets one warm-up epoch (pipeline compilation, plan
  * recording), then `repeats` timed epochs (median). Options: sizes, repeats, archs (names),
- * engines (configurations to compare: 'default', 'rows', 'gemm', 'gemm+busy'), profile (log a
+ * engines (configurations to compare: 'default', 'submit2048', 'rows', 'gemm', 'gemm+busy'), profile (log a
  * per-kernel breakdown of one training step at every size).
  */
 import { type FlowModel, createFlow, fitFlowStandardization } from '../src/flow/flow.js';
@@ -25,8 +25,10 @@ import { CpuFlowEngine } from '../src/train/engine.js';
 import { type BenchContext, median } from './harness.js';
 
 /** Engine configurations to compare (GpuEngineOptions overrides). */
-const ENGINE_CONFIGS: Record<string, Pick<GpuEngineOptions, 'linear' | 'idlePump'>> = {
+const ENGINE_CONFIGS: Record<string, Pick<GpuEngineOptions, 'linear' | 'idlePump' | 'dispatchesPerSubmit'>> = {
   default: {},
+  /** Training steps submitted in command buffers of ~2048 dispatches (the default before session 3 on GPUs). */
+  submit2048: { dispatchesPerSubmit: 2048 },
   rows: { linear: 'rows' },
   gemm: { linear: 'gemm' },
   /** The engine's defaults on software adapters before the 'rows' path and the idle pump. */
