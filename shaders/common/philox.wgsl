@@ -96,11 +96,33 @@ fn neg_log1m_series(t: f32) -> f32 {
   return 2.0 * q * p;
 }
 
+// cos(pi t) for t in [-1, 1] to ~1e-7 absolute on every device. WGSL leaves cos's accuracy to the
+// implementation (SwiftShader's was ~2e-4 off, lavapipe's exact), which made Box-Muller draws differ
+// across GPUs; a fixed polynomial makes them agree to f32 rounding. |t| is folded to u in [0, 1/2]
+// (cos(pi u') = -cos(pi (1 - u')), exact by Sterbenz), then Taylor series of cos (u <= 1/4) or of
+// sin(pi (1/2 - u)), both for |x| <= pi/4: truncation below 2e-9.
+fn philox_cos_pi(t: f32) -> f32 {
+  let a = abs(t);
+  let flip = a > 0.5;
+  let u = select(a, 1.0 - a, flip);
+  var r: f32;
+  if (u <= 0.25) {
+    let x = PHILOX_PI * u;
+    let x2 = x * x;
+    r = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (-1.0 / 3628800.0)))));
+  } else {
+    let x = PHILOX_PI * (0.5 - u);
+    let x2 = x * x;
+    r = x * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362880.0)))));
+  }
+  return select(r, -r, flip);
+}
+
 // Box-Muller from two words: -sqrt(-2 ln u1) cos(pi (2 u2 - 1)) (= r cos(2 pi u2), argument in (-pi, pi)).
 fn philox_normal(s: ptr<function, Philox>) -> f32 {
   let u1 = philox_uniform(s);
   let u2 = philox_uniform(s);
-  return -sqrt(2.0 * philox_neg_log(u1)) * cos(PHILOX_PI * (2.0 * u2 - 1.0));
+  return -sqrt(2.0 * philox_neg_log(u1)) * philox_cos_pi(2.0 * u2 - 1.0);
 }
 
 fn philox_exponential(s: ptr<function, Philox>) -> f32 {

@@ -223,7 +223,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 #else
 const TWO_M21: f32 = 4.76837158203125e-7;
 const TWO_M32: f32 = 2.3283064365386963e-10;
-const PI_F: f32 = 3.14159265358979;
 
 // -ln(1 - a) for a in [0, 1): the series 2 atanh(a / (2 - a)) below 1/2 (WGSL's log is only
 // absolutely accurate near 1), log of the exactly formed u1 = 1 - a above.
@@ -255,7 +254,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let a = (f32(w.x) + f32(w.y >> 11u) * TWO_M21) * TWO_M32;
   let u1 = (f32(~w.x) + f32((1u << 21u) - (w.y >> 11u)) * TWO_M21) * TWO_M32;
   let b = (f32(w.z) + f32(w.w >> 11u) * TWO_M21) * TWO_M32;
-  // cos(2 pi b) = -cos(pi (2b - 1)), argument in [-pi, pi).
-  z[e] = -sqrt(2.0 * neg_log1m(a, u1)) * cos(PI_F * (2.0 * b - 1.0));
+  // cos(2 pi b) = -cos(pi (2b - 1)), 2b - 1 in [-1, 1); philox_cos_pi: the same on every GPU.
+  z[e] = -sqrt(2.0 * neg_log1m(a, u1)) * philox_cos_pi(2.0 * b - 1.0);
 }
 #endif

@@ -61,7 +61,6 @@ const AB_ZP_NJY: f32 = 31.4;
 const MAG_PER_LN: f32 = 1.0857362047581294;  // 2.5 / ln 10
 const LOG10_E: f32 = 0.4342944819032518;
 const LN10: f32 = 2.302585092994046;
-const PI_F: f32 = 3.14159265358979;
 
 // -ln(u) for u in (0, 1), accurate to a few ulp also near u = 1 (where WGSL's log only promises an
 // absolute error of 2^-21): ln u = 2 atanh(t), t = (u - 1) / (u + 1), |t| <= 1/3 for u >= 0.5,
@@ -78,7 +77,7 @@ fn neg_ln_unit(u: f32) -> f32 {
 fn noise_normal(s: ptr<function, Philox>) -> f32 {
   let u1 = philox_uniform(s);
   let u2 = philox_uniform(s);
-  return -sqrt(2.0 * neg_ln_unit(u1)) * cos(PI_F * (2.0 * u2 - 1.0));
+  return -sqrt(2.0 * neg_ln_unit(u1)) * philox_cos_pi(2.0 * u2 - 1.0);
 }
 
 // asinh without cancellation for x < 0 and without overflow of x^2 for large |x|.
