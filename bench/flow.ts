@@ -4,7 +4,8 @@
  * base normals, inverse through the stack, log-probs, readback and un-standardisation) of the GPU
  * flow engine, for the sbi default (5 transforms, 50 hidden) and the reference study's best run
  * (14, 30) with 8 parameters and 29 context features, and the models `npm start` trains (5, 50) with
- * 11 parameters and 30 features; 2 residual blocks, 10 bins. Batch sizes 256..65536 (256, 512 and
+ * 11 parameters and 30 features; 2 residual blocks, 10 bins; and the MDN head (`mdn`: 10 Gaussians,
+ * 50 hidden, on the sbi default's task). Batch sizes 256..65536 (256, 512 and
  * 4096 on a software adapter). The CPU reference (the float64 CpuFlowEngine, one thread) is timed
  * on a small batch of the same architecture; ratio_vs_cpu = GPU rate / CPU rate.
  *
@@ -35,11 +36,25 @@ const ENGINE_CONFIGS: Record<string, Pick<GpuEngineOptions, 'linear' | 'idlePump
   'gemm+busy': { linear: 'gemm', idlePump: false },
 };
 
-export const FLOW_ARCHITECTURES = [
+export interface FlowArchitecture {
+  name: string;
+  transforms: number;
+  hidden: number;
+  P: number;
+  F: number;
+  /** Density head (default 'nsf'); 'mdn' uses `components` Gaussians and no transforms. */
+  head?: 'nsf' | 'mdn';
+  components?: number;
+}
+
+export const FLOW_ARCHITECTURES: readonly FlowArchitecture[] = [
   { name: 'sbi-default', transforms: 5, hidden: 50, P: 8, F: 29 },
   { name: 'reference-study', transforms: 14, hidden: 30, P: 8, F: 29 },
   { name: 'run-model', transforms: 5, hidden: 50, P: 11, F: 30 },
-] as const;
+  // sbi's `density_estimator="mdn"` shape (pyknos MultivariateGaussianMDN: 10 full-covariance
+  // components) on the sbi default's task; `transforms` is unused (one conditioner).
+  { name: 'mdn', transforms: 1, hidden: 50, P: 8, F: 29, head: 'mdn', components: 10 },
+];
 
 function syntheticData(n: number, seed: number, P: number, F: number): { theta: Float64Array; x: Float64Array } {
   const theta = standardNormals(n * P, seed, RngPurpose.user);
@@ -49,8 +64,9 @@ function syntheticData(n: number, seed: number, P: number, F: number): { theta: 
   return { theta, x };
 }
 
-function flowFor(arch: { transforms: number; hidden: number; P: number; F: number }, data: { theta: Float64Array; x: Float64Array }, n: number): FlowModel {
-  const model = createFlow({ thetaDim: arch.P, contextDim: arch.F, transforms: arch.transforms, hidden: arch.hidden, blocks: 2, bins: 10, seed: 1 });
+function flowFor(arch: FlowArchitecture, data: { theta: Float64Array; x: Float64Array }, n: number): FlowModel {
+  const head = arch.head ?? 'nsf';
+  const model = createFlow({ thetaDim: arch.P, contextDim: arch.F, head, components: arch.components ?? 10, transforms: arch.transforms, hidden: arch.hidden, blocks: 2, bins: 10, seed: 1 });
   fitFlowStandardization(model, data.theta, data.x, n);
   return model;
 }
@@ -71,7 +87,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
     const { P, F } = arch;
     const data = syntheticData(nData, 7, P, F);
     const model = flowFor(arch, data, nData);
-    const label = `${arch.name} (T=${arch.transforms}, H=${arch.hidden}, P=${P}, F=${F})`;
+    const label = arch.head === 'mdn' ? `${arch.name} (MDN K=${arch.components}, H=${arch.hidden}, P=${P}, F=${F})` : `${arch.name} (T=${arch.transforms}, H=${arch.hidden}, P=${P}, F=${F})`;
 
     // CPU reference on a small batch: one epoch of 2 x 256 rows; 512 posterior draws.
     const cpu = new CpuFlowEngine(model);
@@ -123,6 +139,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           device: ctx.device,
           ratio_vs_cpu: trainRate / cpuTrain,
           arch: arch.name,
+          head: arch.head ?? 'nsf',
           transforms: arch.transforms,
           hidden: arch.hidden,
           theta_dim: P,
@@ -174,6 +191,7 @@ export async function benchFlow(ctx: BenchContext): Promise<void> {
           device: ctx.device,
           ratio_vs_cpu: sampleRate / cpuSample,
           arch: arch.name,
+          head: arch.head ?? 'nsf',
           transforms: arch.transforms,
           hidden: arch.hidden,
           engine: config,

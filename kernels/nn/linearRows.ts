@@ -6,6 +6,7 @@
  *                — forward Linear (+ activation, + residual) and input gradient G W^T
  *                  (+ activation backward, + skip gradient)
  *   xtg          D = [X | 1]^T G over row slices — weight and bias gradient of a Linear
+ *   rowsXtg      both in one dispatch — a Linear's backward (G = rowsMatmul's X = xtg's G)
  *
  * Why: on llvmpipe a workgroup runs on one CPU thread with its invocations in SIMD lanes, barriers
  * switch coroutines, and a memory access instruction (storage or workgroup) whose address is not a
@@ -21,7 +22,9 @@
  * are shared by every layer shape and by both of `npm start`'s models. Matrices are row-major and
  * may be buffer sub-ranges (256-byte aligned offsets); outputs must not alias inputs.
  */
+import type { UniformField } from '../../src/gpu/buffers.js';
 import { type Bindings, type ProgramInfo, ceilDiv } from '../../src/gpu/kernel.js';
+import type { Defines } from '../../src/gpu/shaderSource.js';
 import type { ActivationKind } from './activation.js';
 
 export type BufferRef = Bindings[number];
@@ -59,7 +62,7 @@ export interface XtgTile {
   sg?: boolean;
 }
 
-/** Invocations per xtg workgroup (tiles along N sharing the X values of a row). */
+/** Invocations per xtg workgroup (tiles along N sharing the X values of a row), and per rowsXtg one. */
 const XTG_WG = 8;
 
 /**
@@ -85,6 +88,17 @@ export const LINEAR_ROWS_TUNING = {
   xtgTargetGroups: 4,
   /** ... with at least this many rows per slice. */
   xtgMinSlice: 32,
+  /**
+   * Backward of a Linear (src/flow/gpu/network.ts 'rows' path): its weight gradient (xtg) and input
+   * gradient (rowsMatmul) as one rowsXtgProgram dispatch instead of two. Read when a plan is
+   * recorded. llvmpipe, 2 threads, training samples/s separate -> fused (one process, alternated
+   * epochs, medians): reference study (14 x 30, 300 -> 217 dispatches per step) at batch 256 /
+   * 512 / 4096 10066 -> 12020 / 14534 -> 15987 / 25501 -> 25124; sbi default (5 x 50, 111 -> 82)
+   * 20411 -> 21050 / 30650 -> 32483 / 40889 -> 41195. A 30 x 30 Linear at batch 256: xtg 107 us +
+   * rowsMatmul 97 us -> 126 us (timestamps, each dispatch alone). Gains at small batches, parity
+   * at 4096.
+   */
+  fuseBackward: true,
 };
 
 export interface RowsMatmulShape {
@@ -113,8 +127,15 @@ function dim(name: string, what: string, v: number, min: number, max = 0xfffffff
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name}: ${what} must be an integer in ${min}..${max}, got ${v}`);
 }
 
-/** Bindings: 0 X, 1 B, 2 Y (outPre), 3 bias, 5 res, 6 A (outAct), 7 post (actGrad). */
-export function rowsMatmulProgram(s: RowsMatmulShape): ProgramInfo {
+interface Part {
+  name: string;
+  defines: Defines;
+  /** Params (shaders/nn/linear_rows.wgsl), without e and f. */
+  fields: number[];
+}
+
+/** Defines, uniforms and workgroups of rowsMatmul (MODE 0, and the rows tiles of MODE 2). */
+function rowsPart(s: RowsMatmulShape): Part & { groupsX: number; groupsY: number; tile: RowsTile } {
   const name = 'rowsMatmul';
   dim(name, 'M', s.M, 1);
   dim(name, 'K', s.K, 0, MAX_DIM);
@@ -136,14 +157,12 @@ export function rowsMatmulProgram(s: RowsMatmulShape): ProgramInfo {
   const groupsY = ceilDiv(s.N, tile.NB);
   if (groupsX > MAX_GROUPS) throw new RangeError(`${name}: ${s.M} rows need ${groupsX} workgroups (> ${MAX_GROUPS}); split the batch`);
   return {
-    name: `rowsMatmul ${s.M}x${s.N}x${s.K}${s.transB ? ' tB' : ''}`,
-    shader: 'nn/linear_rows.wgsl',
+    name: `${s.M}x${s.N}x${s.K}${s.transB ? ' tB' : ''}`,
     defines: {
-      MODE: 0,
-      NB_: `${tile.NB}u`,
+      RNB_: `${tile.NB}u`,
       R_: `${tile.R}u`,
       WG_: tile.wg,
-      SG: !!tile.sg,
+      RSG: !!tile.sg,
       TRANS_B: !!s.transB,
       HAS_BIAS: !!s.hasBias,
       HAS_RES: !!s.hasResidual,
@@ -152,19 +171,24 @@ export function rowsMatmulProgram(s: RowsMatmulShape): ProgramInfo {
       ACT_GRAD: !!s.actGrad,
       ACT: ACT_CODE[s.act ?? 'relu'],
     },
-    workgroups: [groupsX, groupsY, 1],
-    uniforms: [
-      ['u32', s.M],
-      ['u32', s.K],
-      ['u32', s.N],
-      ['u32', G],
-      ['u32', ldY],
-      ['u32', offY],
-      ['u32', ldRes],
-      ['u32', offRes],
-      ['u32', 0],
-      ['u32', 0],
-    ],
+    fields: [s.M, s.K, s.N, G, ldY, offY, ldRes, offRes, 0, 0],
+    groupsX,
+    groupsY,
+    tile,
+  };
+}
+
+const u32s = (v: number[]): UniformField[] => v.map((x) => ['u32', x]);
+
+/** Bindings: 0 X, 1 B, 2 Y (outPre), 3 bias, 5 res, 6 A (outAct), 7 post (actGrad). */
+export function rowsMatmulProgram(s: RowsMatmulShape): ProgramInfo {
+  const p = rowsPart(s);
+  return {
+    name: `rowsMatmul ${p.name}`,
+    shader: 'nn/linear_rows.wgsl',
+    defines: { MODE: 0, SG: !!p.tile.sg, ...p.defines },
+    workgroups: [p.groupsX, p.groupsY, 1],
+    uniforms: u32s([...p.fields, 0, 0]),
     uniformBinding: 4,
   };
 }
@@ -227,8 +251,8 @@ export function xtgSliceRows(M: number, K: number, N: number, tile: XtgTile = LI
   return ceilDiv(M, S);
 }
 
-/** Bindings: 0 X (M x K; any buffer when K = 0), 1 G (M x N), 2 out. */
-export function xtgProgram(s: XtgShape): ProgramInfo {
+/** Defines, uniforms and tile groups of xtg (MODE 1, and the xtg tiles of MODE 2). */
+function xtgPart(s: XtgShape): Part & { S: number; perSlice: number; tile: XtgTile } {
   const name = 'xtg';
   dim(name, 'M', s.M, 1);
   dim(name, 'K', s.K, 0, MAX_DIM);
@@ -242,25 +266,101 @@ export function xtgProgram(s: XtgShape): ProgramInfo {
   if (S > 1 && s.stride < s.biasAt + s.N) throw new RangeError(`${name}: slice stride ${s.stride} < biasAt + N`);
   const outOffset = s.outOffset ?? 0;
   if (outOffset + S * s.stride > 0xffffffff || s.M * Math.max(s.K, s.N) > 0xffffffff) throw new RangeError(`${name}: indices exceed u32`);
-  const groups = S * kBlocks * nGroups;
-  if (groups > MAX_GROUPS) throw new RangeError(`${name}: ${groups} workgroups (> ${MAX_GROUPS}); use longer slices`);
   return {
-    name: `xtg ${s.K}x${s.N} S${S}`,
+    name: `${s.K}x${s.N} S${S}`,
+    defines: { XNB_: `${tile.NB}u`, KB_: `${tile.KB}u`, XSG: !!tile.sg },
+    fields: [s.M, s.K, s.N, s.c, S, nGroups, s.stride, s.biasAt, outOffset, kBlocks],
+    S,
+    perSlice: kBlocks * nGroups,
+    tile,
+  };
+}
+
+/** Bindings: 0 X (M x K; any buffer when K = 0), 1 G (M x N), 2 out. */
+export function xtgProgram(s: XtgShape): ProgramInfo {
+  const p = xtgPart(s);
+  const groups = p.S * p.perSlice;
+  if (groups > MAX_GROUPS) throw new RangeError(`xtg: ${groups} workgroups (> ${MAX_GROUPS}); use longer slices`);
+  return {
+    name: `xtg ${p.name}`,
     shader: 'nn/linear_rows.wgsl',
-    defines: { MODE: 1, NB_: `${tile.NB}u`, KB_: `${tile.KB}u`, SG: !!tile.sg, ACT: 0 },
+    defines: { MODE: 1, SG: !!p.tile.sg, ACT: 0, ...p.defines },
     workgroups: [groups, 1, 1],
-    uniforms: [
-      ['u32', s.M],
-      ['u32', s.K],
-      ['u32', s.N],
-      ['u32', s.c],
-      ['u32', S],
-      ['u32', nGroups],
-      ['u32', s.stride],
-      ['u32', s.biasAt],
-      ['u32', outOffset],
-      ['u32', kBlocks],
-    ],
+    uniforms: u32s([...p.fields, 0, 0]),
     uniformBinding: 4,
   };
+}
+
+/**
+ * A Linear's backward in one dispatch: rowsMatmul `rows` (the input gradient G W^T with its
+ * epilogue) and xtg `xtg` (the weight and bias gradient [X | 1]^T G) over the same M rows, where
+ * G, rows' X, is xtg's G (so rows.K = xtg.N). The fixed cost of a dispatch on llvmpipe (20-40 us)
+ * is paid once instead of twice; each tile does exactly the arithmetic of its own kernel, in the
+ * same order, so the results are bit for bit those of the two dispatches.
+ *
+ * Workgroups of 8 invocations (shaders/nn/linear_rows.wgsl MODE 2): xtg's own workgroups, spread
+ * evenly among rowsMatmul's tiles in workgroups of 8 (rows.tile.wg is not used: see the shader).
+ * The tiles' `sg` need what the separate kernels need (`subgroupsOf8`).
+ */
+export interface RowsXtgShape {
+  rows: RowsMatmulShape;
+  xtg: XtgShape;
+}
+
+function rowsXtgLayout(s: RowsXtgShape) {
+  const rowsTile = s.rows.tile ?? LINEAR_ROWS_TUNING.rows;
+  const r = rowsPart({ ...s.rows, tile: { ...rowsTile, wg: XTG_WG } });
+  const x = xtgPart(s.xtg);
+  if (s.rows.M !== s.xtg.M || s.rows.K !== s.xtg.N) throw new RangeError(`rows+xtg: rows' X (${s.rows.M} x ${s.rows.K}) must be xtg's G (${s.xtg.M} x ${s.xtg.N})`);
+  const nx = x.S * x.perSlice;
+  return { r, x, nx, total: nx + r.groupsX * r.groupsY };
+}
+
+/** Whether rowsXtgProgram can run these shapes (in one dimension of at most 65535 workgroups). */
+export function rowsXtgFits(s: RowsXtgShape): boolean {
+  return rowsXtgLayout(s).total <= MAX_GROUPS;
+}
+
+/** Bindings (rowsXtgBindings): 0 G, 1 B, 2 Y, 3 bias, 5 res, 6 A, 7 post as rowsMatmul; 8 xtg's X, 9 xtg's out. */
+export function rowsXtgProgram(s: RowsXtgShape): ProgramInfo {
+  const { r, x, nx, total } = rowsXtgLayout(s);
+  if (total > MAX_GROUPS) throw new RangeError(`rows+xtg: ${total} workgroups (> ${MAX_GROUPS}); split the batch`);
+  return {
+    name: `rows+xtg ${r.name} | ${x.name}`,
+    shader: 'nn/linear_rows.wgsl',
+    defines: { ...r.defines, ...x.defines, MODE: 2, SG: !!r.tile.sg || !!x.tile.sg },
+    workgroups: [total, 1, 1],
+    // Params of the rows tiles (e: workgroups along the rows, f: all), then of the xtg ones (f: theirs).
+    uniforms: u32s([...r.fields, r.groupsX, total, ...x.fields, 0, nx]),
+    uniformBinding: 4,
+  };
+}
+
+export interface RowsXtgBuffers extends RowsMatmulBuffers {
+  /** xtg's X (M x xtg.K; any buffer when xtg.K = 0). */
+  xf: BufferRef;
+  /** xtg's output. */
+  d: BufferRef;
+}
+
+const bufferOf = (r: BufferRef): GPUBuffer => ('buffer' in r ? r.buffer : r);
+
+/**
+ * Bindings of rowsXtgProgram. `x` is G for both kinds of tiles (bound once). Read-only buffers may
+ * repeat (e.g. xf = post: lin2's input a1 is also its activation's output); an output may not
+ * share its buffer with any other binding (WebGPU forbids a writable storage binding next to
+ * another use of the same buffer in one dispatch).
+ */
+export function rowsXtgBindings(r: RowsXtgBuffers): Bindings {
+  const out = rowsMatmulBindings(r);
+  out[8] = r.xf;
+  out[9] = r.d;
+  const writable = new Set([2, 6, 9]);
+  const entries = Object.entries(out).map(([k, v]) => [Number(k), bufferOf(v)] as const);
+  for (const [k, b] of entries) {
+    if (!writable.has(k)) continue;
+    const other = entries.find(([k2, b2]) => k2 !== k && b2 === b);
+    if (other) throw new Error(`rows+xtg: output binding ${k} shares its buffer with binding ${other[0]}`);
+  }
+  return out;
 }

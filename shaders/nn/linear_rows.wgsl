@@ -25,16 +25,32 @@
 //                s < S (rows [s c, min(s c + c, M))), k <= K, j < N:
 //                  out[outOffset + s stride + (k < K ? k N : biasAt) + j] = sum_r [X | 1][r, k] G[r, j]
 //                (row K, a column of ones in X, is the bias gradient 1^T G). An invocation owns a
-//                tile of KB rows x NB columns of D in one slice; a workgroup is 8 tiles along N
-//                (workgroup = (slice, k block, group of 8 column blocks)). One slice (S = 1) writes
-//                the gradient directly; S > 1 partials are summed by colSum.
-//                Bindings: 0 X, 1 G (as B), 2 out, 4 uniforms.
+//                tile of KB rows x NB columns of D in one slice; a group of 8 invocations is 8 tiles
+//                along N (xtg workgroup = one group = (slice, k block, group of 8 column blocks)).
+//                One slice (S = 1) writes the gradient directly; S > 1 partials are summed by colSum.
+//                Bindings: 0 X, 1 G, 2 out, 4 uniforms.
+// MODE 2  rows + xtg in one dispatch (a Linear's backward: input gradient G W^T and weight
+//                gradient [X | 1]^T G are independent; on llvmpipe every dispatch has a fixed cost
+//                of some 20-40 us, as much as either's arithmetic at batch 256).
+//                Workgroups of 8 invocations: nx of them are MODE 1 workgroups (one group of 8 xtg
+//                tiles), nr are MODE 0 workgroups of 8 (flattened: rows workgroup (x, y) =
+//                (i % e, i / e)). The xtg workgroups are spread evenly, each followed by its share
+//                of rows workgroups: llvmpipe hands each of its T threads a contiguous 1 / T of a
+//                dispatch's workgroups (lp_cs_tpool: n / T each, the remainder one by one), and
+//                an xtg workgroup (all the rows of a slice) is long, a rows one short: with the xtg
+//                ones first, one thread got them all (training at batch 4096 ~20 % slower than
+//                with two dispatches). 8 invocations, not MODE 0's 16: workgroups of 16 holding
+//                two xtg groups are heavier units, which balance worse over the threads for odd
+//                group counts (and broadcast different values in one workgroup); measured the
+//                same or slower.
+//                Bindings: 0 rows' X = xtg's G (bound once), 1 B, 2 Y, 3 bias, 5 res, 6 A, 7 post
+//                as MODE 0; 8 xtg's X, 9 xtg's out; 4 uniforms (rows' Params, then xtg's).
 // ACT: 0 relu, 1 tanh.
 // SG (subgroups of >= 8 invocations): values that every invocation of a workgroup needs are loaded
-// once, one per lane, and handed out with subgroupBroadcast. MODE 0 (NB a multiple of 8): the B
-// values of a k step (same columns for the whole workgroup), NB / 8 memory instructions per k step
-// instead of NB. MODE 1 (KB = 8): the X values of a row (same rows and k block for the workgroup),
-// 1 + NB memory instructions per row instead of KB + NB.
+// once, one per lane, and handed out with subgroupBroadcast. Rows tiles (RSG, NB a multiple of 8):
+// the B values of a k step (same columns for the whole workgroup), NB / 8 memory instructions per k
+// step instead of NB. Xtg tiles (XSG, KB = 8): the X values of a row (same rows and k block for the
+// workgroup), 1 + NB memory instructions per row instead of KB + NB.
 #if SG
 enable subgroups;
 #endif
@@ -51,14 +67,26 @@ struct Params {
   d: u32,
   outOffset: u32,
   G2: u32,     // xtg: k blocks
+  e: u32,      // MODE 2: rows: workgroups along the rows
+  f: u32,      // MODE 2: rows: all workgroups of the dispatch; xtg: its workgroups
 }
 
-const NB: u32 = NB_;
+#if MODE == 2
+struct Fused {
+  r: Params,
+  x: Params,
+}
+@group(0) @binding(4) var<uniform> U: Fused;
+#else
+@group(0) @binding(4) var<uniform> U: Params;
+#endif
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
+#if MODE == 1
 @group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(4) var<uniform> U: Params;
-#if MODE == 0
+@group(0) @binding(2) var<storage, read_write> D: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> B: array<f32>;
 #if OUT_PRE
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 #endif
@@ -74,8 +102,10 @@ const NB: u32 = NB_;
 #if ACT_GRAD
 @group(0) @binding(7) var<storage, read> post: array<f32>;
 #endif
-#else
-@group(0) @binding(2) var<storage, read_write> D: array<f32>;
+#endif
+#if MODE == 2
+@group(0) @binding(8) var<storage, read> XF: array<f32>;
+@group(0) @binding(9) var<storage, read_write> D: array<f32>;
 #endif
 
 fn act(y: f32) -> f32 {
@@ -94,21 +124,17 @@ fn actGrad(a: f32) -> f32 {
 #endif
 }
 
-#if MODE == 0
+#if MODE != 1
 const R: u32 = R_;
+const NB: u32 = RNB_;
 
-@compute @workgroup_size(WG_)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>
-#if SG
-  , @builtin(subgroup_invocation_id) lane: u32
-#endif
-) {
-  let K = U.K;
-  let N = U.N;
-  let g = gid.x;
-  let n0 = gid.y * NB;
+// Rows tile of invocation g (row group) in column block cb; U: the rows Params.
+fn rowsTile(P: Params, g: u32, cb: u32, lane: u32) {
+  let K = P.K;
+  let N = P.N;
+  let n0 = cb * NB;
   var rows: array<u32, R>;
-  for (var i = 0u; i < R; i++) { rows[i] = min(g + i * U.G, U.M - 1u); }
+  for (var i = 0u; i < R; i++) { rows[i] = min(g + i * P.G, P.M - 1u); }
   var cols: array<u32, NB>;
   for (var j = 0u; j < NB; j++) { cols[j] = min(n0 + j, N - 1u); }
   var acc: array<f32, R * NB>;
@@ -119,13 +145,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>
     for (var i = 0u; i < R; i++) { acc[i * NB + j] = bj; }
   }
 #endif
-#if SG
+#if RSG
   var myCols: array<u32, NB / 8u>;
   for (var c = 0u; c < NB / 8u; c++) { myCols[c] = cols[c * 8u + lane % 8u]; }
 #endif
   for (var k = 0u; k < K; k++) {
     var b: array<f32, NB>;
-#if SG
+#if RSG
     for (var c = 0u; c < NB / 8u; c++) {
 #if TRANS_B
       let mine = B[myCols[c] * K + k];
@@ -158,7 +184,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>
   }
   for (var i = 0u; i < R; i++) {
     let r = rows[i];
-    let rowOk = g < U.G && g + i * U.G < U.M;  // g >= G: workgroup padding
+    let rowOk = g < P.G && g + i * P.G < P.M;  // g >= G: workgroup padding
     for (var j = 0u; j < NB; j++) {
       let n = n0 + j;
       if (!rowOk || n >= N) { continue; }
@@ -167,10 +193,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>
       y *= actGrad(post[r * N + n]);
 #endif
 #if HAS_RES
-      y += res[r * U.c + U.d + n];
+      y += res[r * P.c + P.d + n];
 #endif
 #if OUT_PRE
-      Y[r * U.a + U.b + n] = y;
+      Y[r * P.a + P.b + n] = y;
 #endif
 #if OUT_ACT
       A[r * N + n] = act(y);
@@ -178,28 +204,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>
     }
   }
 }
-#else
-const KB: u32 = KB_;
-
-// Workgroup = 8 invocations = 8 tiles side by side along N, same slice and k block: the X values
-// of a row are the same for all of them (SG: loaded once, one per lane, and broadcast).
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32
-#if SG
-  , @builtin(subgroup_invocation_id) lane: u32
 #endif
-) {
-  let K = U.K;
-  let N = U.N;
-  let nGroups = U.b;
-  let kBlocks = U.G2;
-  let w = wid.x;
-  let s = w / (nGroups * kBlocks);
-  let k0 = ((w / nGroups) % kBlocks) * KB;
-  let n0 = ((w % nGroups) * 8u + li) * NB;
-  var cols: array<u32, NB>;
-  for (var j = 0u; j < NB; j++) { cols[j] = min(n0 + j, N - 1u); }
-#if SG
+
+#if MODE != 0
+const KB: u32 = KB_;
+const XNB: u32 = XNB_;
+
+// X of the xtg tiles (MODE 1 binding 0; MODE 2 binding 8) and G (MODE 1 binding 1; MODE 2 binding
+// 0, shared with the rows tiles' X).
+fn xtgX(i: u32) -> f32 {
+#if MODE == 1
+  return X[i];
+#else
+  return XF[i];
+#endif
+}
+
+fn xtgG(i: u32) -> f32 {
+#if MODE == 1
+  return B[i];
+#else
+  return X[i];
+#endif
+}
+
+// Xtg tile of invocation li (< 8) of tile group j (= k block j / groups + group of column blocks
+// j % groups) in slice s; P: the xtg Params. s must be uniform (it bounds the row loop, around the
+// broadcasts).
+fn xtgTile(P: Params, s: u32, j: u32, li: u32, lane: u32) {
+  let K = P.K;
+  let N = P.N;
+  let nGroups = P.b;
+  let k0 = (j / nGroups) * KB;
+  let n0 = ((j % nGroups) * 8u + li) * XNB;
+  var cols: array<u32, XNB>;
+  for (var jj = 0u; jj < XNB; jj++) { cols[jj] = min(n0 + jj, N - 1u); }
+#if XSG
   // Lane l loads column k0 + l of X (1 for the bias row K; rows beyond K are never stored).
   let myK = k0 + lane % 8u;
   let myKc = min(myK, max(K, 1u) - 1u);
@@ -207,13 +247,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var ks: array<u32, KB>;
   for (var i = 0u; i < KB; i++) { ks[i] = min(k0 + i, max(K, 1u) - 1u); }
 #endif
-  var acc: array<f32, KB * NB>;
-  let r0 = s * U.G;
-  let r1 = min(r0 + U.G, U.M);
+  var acc: array<f32, KB * XNB>;
+  let r0 = s * P.G;
+  let r1 = min(r0 + P.G, P.M);
   for (var r = r0; r < r1; r++) {
     var x: array<f32, KB>;
-#if SG
-    let mine = select(1.0, X[r * K + myKc], myK < K);
+#if XSG
+    let mine = select(1.0, xtgX(r * K + myKc), myK < K);
     // subgroupBroadcast takes a constant lane.
     x[0] = subgroupBroadcast(mine, 0u);
     x[1] = subgroupBroadcast(mine, 1u);
@@ -224,21 +264,78 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     x[6] = subgroupBroadcast(mine, 6u);
     x[7] = subgroupBroadcast(mine, 7u);
 #else
-    for (var i = 0u; i < KB; i++) { x[i] = select(1.0, X[r * K + ks[i]], k0 + i < K); }
+    for (var i = 0u; i < KB; i++) { x[i] = select(1.0, xtgX(r * K + ks[i]), k0 + i < K); }
 #endif
-    for (var j = 0u; j < NB; j++) {
-      let gv = B[r * N + cols[j]];
-      for (var i = 0u; i < KB; i++) { acc[i * NB + j] = fma(x[i], gv, acc[i * NB + j]); }
+    for (var jj = 0u; jj < XNB; jj++) {
+      let gv = xtgG(r * N + cols[jj]);
+      for (var i = 0u; i < KB; i++) { acc[i * XNB + jj] = fma(x[i], gv, acc[i * XNB + jj]); }
     }
   }
-  let base = U.outOffset + s * U.c;
+  let base = P.outOffset + s * P.c;
   for (var i = 0u; i < KB; i++) {
     let k = k0 + i;
-    let rowAt = select(U.d, k * N, k < K);
-    for (var j = 0u; j < NB; j++) {
-      let n = n0 + j;
-      if (k <= K && n < N) { D[base + rowAt + n] = acc[i * NB + j]; }
+    let rowAt = select(P.d, k * N, k < K);
+    for (var jj = 0u; jj < XNB; jj++) {
+      let n = n0 + jj;
+      if (k <= K && n < N) { D[base + rowAt + n] = acc[i * XNB + jj]; }
     }
+  }
+}
+#endif
+
+#if MODE == 0
+@compute @workgroup_size(WG_)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>
+#if SG
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+#if SG
+  rowsTile(U, gid.x, gid.y, lane);
+#else
+  rowsTile(U, gid.x, gid.y, 0u);
+#endif
+}
+#elif MODE == 1
+// Workgroup = 8 invocations = 8 tiles side by side along N, same slice and k block: the X values
+// of a row are the same for all of them (XSG: loaded once, one per lane, and broadcast).
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32
+#if SG
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+  let perSlice = U.b * U.G2;
+#if SG
+  xtgTile(U, wid.x / perSlice, wid.x % perSlice, li, lane);
+#else
+  xtgTile(U, wid.x / perSlice, wid.x % perSlice, li, 0u);
+#endif
+}
+#else
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32
+#if SG
+  , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+#if !SG
+  let lane = 0u;
+#endif
+  // Xtg workgroup b is the first of block b, which starts at b + floor(b nr / nx) (n = nx + nr <=
+  // 65535 workgroups, so the products fit in u32): b = floor(w nx / n) or one more.
+  let w = wid.x;
+  let nx = U.x.f;
+  let n = U.r.f;
+  let nr = n - nx;
+  var b = (w * nx) / n;
+  if (b + 1u < nx && b + 1u + ((b + 1u) * nr) / nx <= w) { b += 1u; }
+  if (w == b + (b * nr) / nx) {
+    let perSlice = U.x.b * U.x.G2;
+    xtgTile(U.x, b / perSlice, b % perSlice, li, lane);
+  } else {
+    let i = w - b - 1u;
+    rowsTile(U.r, (i % U.r.e) * 8u + li, i / U.r.e, lane);
   }
 }
 #endif

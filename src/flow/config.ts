@@ -30,6 +30,14 @@ export const FlowConfigSchema = z
     thetaDim: int('thetaDim', 1, MAX_DIM),
     /** F: number of context features x (0 = unconditional density). */
     contextDim: int('contextDim', 0, MAX_DIM),
+    /**
+     * Density head: 'nsf' (the neural spline flow) or 'mdn' (a mixture of `components` full-covariance
+     * Gaussians whose parameters the residual MLP computes from the context: src/flow/mdn.ts; the
+     * spline keys and `transforms` are then unused).
+     */
+    head: z.enum(['nsf', 'mdn'], { errorMap: () => ({ message: "head must be 'nsf' or 'mdn'" }) }).default('nsf'),
+    /** MDN head: mixture components. */
+    components: int('components', 1, 1000).default(10),
     /** Number of coupling transforms. */
     transforms: int('transforms', 1, 1000).default(5),
     /** Hidden units of every conditioner MLP. */

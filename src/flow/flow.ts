@@ -13,15 +13,25 @@
  *   loss = mean over the batch of -log q (the NLL, in ORIGINAL units, so it includes + sum log sd).
  * Sampling inverts the stack from l = T-1 down to 0 with the spline's closed-form inverse, then
  * un-standardises. Data arrays are row-major: theta (n x P), x (n x F), z (n x P).
+ *
+ * MDN head (config.head = 'mdn', layout.ts: ONE conditioner on xStd alone, mdn.ts: the mixture):
+ *   raw = conditioner_0(xStd),  log q(theta | x) = mdn log q(thetaStd | raw) - sum_p log sd_theta[p].
+ * It is not a bijection, so the model-level functions keep the NSF's interface by convention:
+ * - forward / forwardStd return z = 0 and logdet = mdn log q + P log sqrt(2 pi), so that
+ *   log N(z; 0, I) + logdet - logStdSum is the log-density and the NLL's seeds (dL/dz = z / n = 0,
+ *   dL/dlogdet = -1/n) drive backwardStd unchanged;
+ * - inverseStd / sample take, besides the base normals z, one uniform u per draw (the component
+ *   choice, mdn.ts mdnComponent) and return logdet = log N(z; 0, I) - mdn log q, so that
+ *   log N(z) - logdet - logStdSum is again the log-density of the draw.
+ * The GPU engine follows the same conventions.
  */
 import { type FlowConfig, type FlowConfigInput, parseFlowConfig } from './config.js';
 import { type CouplingLayerSpec, type FlowLayout, type LayoutOptions, buildLayout } from './layout.js';
+import { HALF_LOG_2PI, mdnBackward, mdnLogProb, mdnSample } from './mdn.js';
 import { type ConditionerCache, conditionerBackward, conditionerForward } from './mlp.js';
 import { RngPurpose, uniform } from './rng.js';
 import { type SplineSpec, splineBackward, splineForward, splineInverse, splineSpecFromConfig } from './spline.js';
 import { type Standardization, fitStandardization, identityStandardization, logStdSum, standardize, unstandardize } from './standardize.js';
-
-const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
 export interface FlowModel {
   config: FlowConfig;
@@ -73,6 +83,15 @@ function checkRows(name: string, a: ArrayLike<number>, n: number, d: number): vo
   if (a.length !== n * d) throw new RangeError(`flow: ${name} has length ${a.length}, expected ${n} x ${d} = ${n * d}`);
 }
 
+/** True for the MDN head (one conditioner, no coupling layers). */
+export function isMdn(model: FlowModel): boolean {
+  return model.config.head === 'mdn';
+}
+
+function noCoupling(model: FlowModel, name: string): void {
+  if (isMdn(model)) throw new Error(`${name}: an MDN model has no coupling layers (use forwardStd / backwardStd / inverseStd)`);
+}
+
 /** Columns `cols` of the row-major (n x P) matrix v, followed by all F columns of xs (if given). */
 function gatherColumns(v: Float64Array, n: number, P: number, cols: number[], xs?: Float64Array, F = 0): Float64Array {
   const w = cols.length + F;
@@ -87,9 +106,9 @@ function gatherColumns(v: Float64Array, n: number, P: number, cols: number[], xs
 export interface CouplingCache {
   /** Layer input v_l (n x P). */
   vIn: Float64Array;
-  /** Spline inputs v_l[transformed] (n x D_t). */
+  /** Spline inputs v_l[transformed] (n x D_t); MDN: thetaStd (n x P). */
   u: Float64Array;
-  /** Conditioner output = raw spline params (n x D_t(3K-1)). */
+  /** Conditioner output = raw spline params (n x D_t(3K-1)); MDN: the mixture's raw values (n x K C). */
   raw: Float64Array;
   cond: ConditionerCache;
 }
@@ -98,6 +117,7 @@ export interface ForwardCache {
   n: number;
   /** Standardised context (n x F). */
   xs: Float64Array;
+  /** One entry per coupling layer (MDN: one entry, the conditioner on xs and the mixture's input). */
   layers: CouplingCache[];
 }
 
@@ -111,6 +131,7 @@ export function couplingForward(
   n: number,
   logdet: Float64Array,
 ): { v: Float64Array; cache: CouplingCache } {
+  noCoupling(model, 'couplingForward');
   const P = model.config.thetaDim;
   const F = model.config.contextDim;
   const H = model.config.hidden;
@@ -128,9 +149,19 @@ export function couplingForward(
   return { v: out, cache: { vIn: v, u, raw, cond } };
 }
 
+/** The MDN's conditioner on the standardised context xs (n x F): raw mixture values (n x K C). */
+function mdnConditioner(model: FlowModel, params: ArrayLike<number>, xs: Float64Array, n: number): { raw: Float64Array; cond: ConditionerCache } {
+  const layer = model.layout.layers[0];
+  const { out, cache } = conditionerForward(params, layer, xs, n, model.config.hidden, model.config.activation);
+  return { raw: out, cond: cache };
+}
+
+const mdnShape = (model: FlowModel) => ({ P: model.config.thetaDim, K: model.config.components });
+
 /**
  * Standardised-space forward: thetaStd (n x P), xs (n x F) -> z (n x P) and the summed
  * log|det dz/dthetaStd| per sample, with the per-layer cache for `backward`.
+ * MDN: z = 0 and logdet = mdn log q + P log sqrt(2 pi) (see the module comment).
  */
 export function forwardStd(
   model: FlowModel,
@@ -139,6 +170,13 @@ export function forwardStd(
   xs: Float64Array,
   n: number,
 ): { z: Float64Array; logdet: Float64Array; cache: ForwardCache } {
+  if (isMdn(model)) {
+    const P = model.config.thetaDim;
+    const { raw, cond } = mdnConditioner(model, params, xs, n);
+    const logdet = mdnLogProb(raw, thetaStd, n, mdnShape(model));
+    for (let r = 0; r < n; r++) logdet[r] += P * HALF_LOG_2PI;
+    return { z: new Float64Array(n * P), logdet, cache: { n, xs, layers: [{ vIn: thetaStd, u: thetaStd, raw, cond }] } };
+  }
   const logdet = new Float64Array(n);
   let v = thetaStd;
   const layers: CouplingCache[] = [];
@@ -204,6 +242,7 @@ export function couplingBackward(
   gLogdetEach: number,
   grad: Float64Array,
 ): Float64Array {
+  noCoupling(model, 'couplingBackward');
   const P = model.config.thetaDim;
   const n = c.cond.n;
   const Dt = layer.transformed.length;
@@ -224,6 +263,8 @@ export function couplingBackward(
  * Backward through the whole stack given dL/dz (n x P) and the weight of every log-det term
  * (`gLogdetEach`). Accumulates parameter gradients into `grad` (layout.size) and returns
  * dL/dthetaStd (n x P).
+ * MDN: z = 0 does not depend on anything, so gZ drops out; each sample's logdet (= log q + const)
+ * has weight gLogdetEach. The context part of the conditioner's input gradient is dropped.
  */
 export function backwardStd(
   model: FlowModel,
@@ -233,6 +274,13 @@ export function backwardStd(
   gLogdetEach: number,
   grad: Float64Array,
 ): Float64Array {
+  if (isMdn(model)) {
+    const n = cache.n;
+    const c = cache.layers[0];
+    const { gRaw, gT } = mdnBackward(c.raw, c.u, new Float64Array(n).fill(gLogdetEach), n, mdnShape(model));
+    conditionerBackward(params, grad, model.layout.layers[0], c.cond, gRaw, model.config.hidden, model.config.activation);
+    return gT;
+  }
   let gv = gZ;
   for (let l = model.layout.layers.length - 1; l >= 0; l--) gv = couplingBackward(model, params, model.layout.layers[l], cache.layers[l], gv, gLogdetEach, grad);
   return gv;
@@ -256,7 +304,8 @@ export function nllAndGrad(model: FlowModel, theta: ArrayLike<number>, x: ArrayL
   for (let r = 0; r < n; r++) loss -= f.logProb[r];
   loss /= n;
   // loss = (1/n) sum_r [ 0.5 |z_r|^2 + P/2 log 2pi - logdet_r ] + sum log sd:
-  // dL/dz = z / n, dL/dlogdet = -1/n for every (sample, transformed dim) term.
+  // dL/dz = z / n, dL/dlogdet = -1/n for every (sample, transformed dim) term (MDN: z = 0, one
+  // logdet = log q + const per sample).
   const gZ = new Float64Array(f.z.length);
   for (let i = 0; i < gZ.length; i++) gZ[i] = f.z[i] / n;
   const grad = new Float64Array(model.layout.size);
@@ -276,6 +325,7 @@ export function couplingInverse(
   n: number,
   logdet: Float64Array,
 ): Float64Array {
+  noCoupling(model, 'couplingInverse');
   const P = model.config.thetaDim;
   const F = model.config.contextDim;
   const condIn = gatherColumns(v, n, P, layer.identity, xs, F);
@@ -292,8 +342,32 @@ export function couplingInverse(
   return out;
 }
 
-/** Standardised-space inverse: z (n x P) -> thetaStd, plus sum of inverse log-dets per sample. */
-export function inverseStd(model: FlowModel, params: ArrayLike<number>, z: Float64Array, xs: Float64Array, n: number): { thetaStd: Float64Array; logdet: Float64Array } {
+/**
+ * Standardised-space inverse: z (n x P) -> thetaStd, plus sum of inverse log-dets per sample.
+ * MDN: `u` (n uniforms in [0, 1), the component choices) is required; thetaStd = mdnSample(raw, z,
+ * u) and logdet = log N(z; 0, I) - mdn log q (see the module comment).
+ */
+export function inverseStd(
+  model: FlowModel,
+  params: ArrayLike<number>,
+  z: Float64Array,
+  xs: Float64Array,
+  n: number,
+  u?: ArrayLike<number>,
+): { thetaStd: Float64Array; logdet: Float64Array } {
+  if (isMdn(model)) {
+    if (!u) throw new Error('inverseStd: an MDN model needs one component uniform u per draw (uniform(seed, TrainRngPurpose.mixture, draw))');
+    const P = model.config.thetaDim;
+    const { raw } = mdnConditioner(model, params, xs, n);
+    const { t, logq } = mdnSample(raw, z, u, n, mdnShape(model));
+    const logdet = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      let q = 0;
+      for (let p = 0; p < P; p++) q += z[r * P + p] * z[r * P + p];
+      logdet[r] = -0.5 * q - P * HALF_LOG_2PI - logq[r];
+    }
+    return { thetaStd: t, logdet };
+  }
   const logdet = new Float64Array(n);
   let v = z;
   const layers = model.layout.layers;
@@ -305,6 +379,8 @@ export function inverseStd(model: FlowModel, params: ArrayLike<number>, z: Float
  * Posterior samples from caller-supplied standard-normal draws z (m x P, m = nCtx * samplesPerContext):
  * sample row i uses context row floor(i / samplesPerContext) of x (nCtx x F). Returns theta (m x P,
  * original units) and log q(theta | x) of each sample (= log N(z) - sum of forward log-dets - sum log sd).
+ * MDN models also need `u`: one uniform in [0, 1) per sample row (the mixture component choice);
+ * it is ignored by the NSF.
  */
 export function sample(
   model: FlowModel,
@@ -313,17 +389,22 @@ export function sample(
   z: ArrayLike<number>,
   samplesPerContext = 1,
   params: ArrayLike<number> = model.params,
+  u?: ArrayLike<number>,
 ): { theta: Float64Array; logProb: Float64Array } {
   const P = model.config.thetaDim;
   const F = model.config.contextDim;
   checkRows('x', x, nCtx, F);
   const m = nCtx * samplesPerContext;
   checkRows('z', z, m, P);
+  if (isMdn(model)) {
+    if (!u) throw new Error('sample: an MDN model needs one component uniform u per sample row (uniform(seed, TrainRngPurpose.mixture, draw))');
+    checkRows('u', u, m, 1);
+  }
   const xsCtx = standardize(x, model.xStd);
   const xs = new Float64Array(m * F);
   for (let i = 0; i < m; i++) xs.set(xsCtx.subarray(Math.floor(i / samplesPerContext) * F, (Math.floor(i / samplesPerContext) + 1) * F), i * F);
   const z64 = Float64Array.from(z);
-  const { thetaStd, logdet } = inverseStd(model, params, z64, xs, m);
+  const { thetaStd, logdet } = inverseStd(model, params, z64, xs, m, u);
   const lsd = logStdSum(model.thetaStd);
   const lp = new Float64Array(m);
   for (let r = 0; r < m; r++) {

@@ -32,6 +32,14 @@
  * GPU from the same Philox words as src/flow/rng.ts (f32 arithmetic: agree to ~1e-6). Blocks are
  * pipelined (the next block is submitted before the previous one is read back).
  *
+ * MDN head (config.head 'mdn'): the same plans with the conditioner on the context and the mixture
+ * kernels (kernels/nn/mdn.ts) in place of the coupling stack: the forward leaves z = 0 and
+ * logdet = log q + P/2 log 2pi, so the NLL kernels, their seeds and the backward's conditioner part
+ * are the NSF's; sampling draws the component from u = uniform(seed, TrainRngPurpose.mixture, d) on
+ * the GPU (the CPU engine's words) and leaves logdet = log q - log N(z) for the same NLL kernel.
+ * A step is 21 dispatches on the 'rows' path (26 on the unsplit 'gemm' path) for P 8, F 29, 50
+ * hidden, 2 blocks, 10 components; a sampling block 11.
+ *
  * Differences from the CPU engine (float64): results agree to f32 rounding, not bit for bit; a
  * non-finite batch loss does not skip that step's update (the loss is only read at the end of the
  * epoch; the epoch's mean loss is then non-finite and the trainer restores the best weights), and
@@ -64,7 +72,26 @@ import { type FlowLayout, buildLayout } from './layout.js';
 import { logStdSum } from './standardize.js';
 import type { EngineOptions, EpochSpec, EpochStats, FlowData, FlowEngine, SampleBatch, SampleRequest, StepOptions } from '../train/engine.js';
 import { EpochPermutation, TrainRngPurpose } from '../train/split.js';
-import { type LinearPath, type NetBuffers, type NetShape, type RowSplit, SPLIT_CPU_DRIVER, SPLIT_GPU, SPLIT_NONE, type SplitTuning, Workspace, netShape, recordBackward, recordForward, recordInverse, recordZeroPadSeeds, rowSplit } from './gpu/network.js';
+import {
+  type LinearPath,
+  type NetBuffers,
+  type NetShape,
+  type RowSplit,
+  SPLIT_CPU_DRIVER,
+  SPLIT_GPU,
+  SPLIT_NONE,
+  type SplitTuning,
+  Workspace,
+  mdnSampleKernel,
+  netShape,
+  recordBackward,
+  recordForward,
+  recordInverse,
+  recordMdnSample,
+  recordZeroPadSeeds,
+  rowSplit,
+} from './gpu/network.js';
+import { MDN_MAX_P } from '../../kernels/nn/mdn.js';
 import { DispatchPlan, PlanRecorder } from './gpu/plan.js';
 import { withBusyPump, withIdlePump } from '../gpu/pump.js';
 
@@ -256,6 +283,7 @@ export class GpuFlowEngine implements FlowEngine {
     // per thread, costly memory instructions and barriers); GPUs keep the tiled GEMM.
     const gpuKernels = opts.gpuKernels ?? !software;
     const linear = opts.linear ?? (gpuKernels ? 'gemm' : 'rows');
+    if (cfg.head === 'mdn' && cfg.thetaDim > MDN_MAX_P) throw new RangeError(`gpu engine: the MDN kernels take thetaDim <= ${MDN_MAX_P}, got ${cfg.thetaDim}`);
     this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: !gpuKernels, wideColSum: gpuKernels });
     this.splitTuning = opts.split ?? (linear === 'rows' ? SPLIT_NONE : gpuKernels ? SPLIT_GPU : SPLIT_CPU_DRIVER);
     this.evalBlock = opts.evalBlock ?? 65536;
@@ -619,14 +647,19 @@ export class GpuFlowEngine implements FlowEngine {
   // ---------------------------------------------------------------------------------------------
   // Evaluation and sampling
 
-  /** base0: contiguous draws (first draw index x P), else the bases buffer is read. */
-  private async evalPlan(kind: 'eval' | 'lp' | 'sample', m: number, seed = 0, base0?: number) {
+  /** draw0: contiguous draws (the first draw index), else the bases buffer is read. */
+  private async evalPlan(kind: 'eval' | 'lp' | 'sample', m: number, seed = 0, draw0?: number) {
     const ws = this.evalWorkspace();
     const key = `${kind}:${m}`;
     let e = this.evalPlans.get(key);
-    if (e && kind === 'sample') e.plan.rewrite(e.items.normals, baseNormalsProgram({ m, P: this.net.P, seed, purpose: TrainRngPurpose.posterior, base0 }));
-    if (e) return e;
     const { P, F, T } = this.net;
+    const base0 = draw0 === undefined ? undefined : draw0 * P;
+    const mdnDraws = { seed, purpose: TrainRngPurpose.mixture, d0: draw0 };
+    if (e && kind === 'sample') {
+      e.plan.rewrite(e.items.normals, baseNormalsProgram({ m, P, seed, purpose: TrainRngPurpose.posterior, base0 }));
+      if (e.items.mdn !== undefined) e.plan.rewrite(e.items.mdn, mdnSampleKernel(this.net, m, mdnDraws));
+    }
+    if (e) return e;
     const b: NetBuffers = { net: this.net, params: this.params, ws };
     const rec = new PlanRecorder();
     const items: Record<string, number> = {};
@@ -634,7 +667,11 @@ export class GpuFlowEngine implements FlowEngine {
     if (kind === 'sample') {
       items.normals = rec.add(baseNormalsProgram({ m, P, seed, purpose: TrainRngPurpose.posterior, base0 }), { 0: ws.bases!, 2: ws.v[0] });
       if (F > 0) rec.add(gatherProgram({ rows: m, cols: F, index: { kind: 'buffer' } }), { 0: this.ctx!.buf, 1: ws.idx, 2: ws.xs! });
-      out = recordInverse(rec, b, m);
+      if (this.net.head === 'mdn') {
+        const r = recordMdnSample(rec, b, m, mdnDraws);
+        out = r.out;
+        items.mdn = r.item;
+      } else out = recordInverse(rec, b, m);
       rec.add(nllSamplesProgram({ n: m, p: P, logStdSum: this.lpConst, seeds: 'none', maxGroups: this.nllGroups }), { 0: ws.v[0], 1: ws.logdet, 2: ws.logProb });
       // Back to the original units on the GPU (f32: relative 1e-7 of |theta|): the host's per-element
       // f64 affine map cost more than the whole GPU block at 65536 draws on an H100's host.
@@ -774,7 +811,7 @@ export class GpuFlowEngine implements FlowEngine {
         m,
         async (s, mb) => {
           const ws = this.evalWorkspace();
-          const e = await this.evalPlan('sample', mb, req.seed, d0 === null ? undefined : (d0 + s) * P);
+          const e = await this.evalPlan('sample', mb, req.seed, d0 === null ? undefined : d0 + s);
           write(this.device, ws.idx, 0, req.ctxIndex.subarray(s, s + mb));
           if (bases) write(this.device, ws.bases!, 0, bases.subarray(2 * s, 2 * (s + mb)));
           const enc = this.device.createCommandEncoder({ label: 'flow sample' });

@@ -4,6 +4,7 @@ export * from './layout.js';
 export * from './standardize.js';
 export * from './mlp.js';
 export * from './spline.js';
+export * from './mdn.js';
 export * from './flow.js';
 export * from './adam.js';
 export * from './rng.js';

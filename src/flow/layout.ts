@@ -36,6 +36,7 @@
  * constant, i.e. an unconditional learned spline).
  */
 import type { FlowConfig } from './config.js';
+import { mdnOutDim } from './mdn.js';
 
 export type TensorRole = 'in.weight' | 'in.bias' | 'lin1.weight' | 'lin1.bias' | 'lin2.weight' | 'lin2.bias' | 'out.weight' | 'out.bias';
 
@@ -85,6 +86,10 @@ export interface CouplingLayerSpec {
 }
 
 export interface FlowLayout {
+  /** 'mdn': ONE layer whose conditioner maps the context to the mixture (see buildLayout). */
+  head: 'nsf' | 'mdn';
+  /** Mixture components (MDN head; 0 for the NSF). */
+  components: number;
   thetaDim: number;
   contextDim: number;
   hidden: number;
@@ -156,17 +161,20 @@ export function buildLayout(cfg: FlowConfig, opts: LayoutOptions = {}): FlowLayo
     bias: add(layer, block, `${kind}.bias` as TensorRole, [outDim], inDim),
   });
   const layers: CouplingLayerSpec[] = [];
-  for (let l = 0; l < cfg.transforms; l++) {
-    const { transformed, identity } = couplingSplit(P, l);
+  const mdn = cfg.head === 'mdn';
+  // MDN head: a single "layer" that transforms every dim, conditioned on the context alone, whose
+  // output is the mixture's raw parameters (src/flow/mdn.ts) instead of spline parameters.
+  for (let l = 0; l < (mdn ? 1 : cfg.transforms); l++) {
+    const { transformed, identity } = mdn ? { transformed: Array.from({ length: P }, (_, i) => i), identity: [] as number[] } : couplingSplit(P, l);
     const inDim = identity.length + F;
-    const outDim = transformed.length * per;
+    const outDim = mdn ? mdnOutDim(P, cfg.components) : transformed.length * per;
     const input = linear(l, -1, 'in', inDim, H);
     const blocks: BlockSpec[] = [];
     for (let b = 0; b < cfg.blocks; b++) blocks.push({ lin1: linear(l, b, 'lin1', H, H), lin2: linear(l, b, 'lin2', H, H) });
     const output = linear(l, -1, 'out', H, outDim);
     layers.push({ index: l, transformed, identity, inDim, outDim, input, blocks, output });
   }
-  return { thetaDim: P, contextDim: F, hidden: H, bins: K, paramsPerDim: per, alignElements: align, size: offset, denseSize: dense, layers, tensors };
+  return { head: cfg.head, components: mdn ? cfg.components : 0, thetaDim: P, contextDim: F, hidden: H, bins: K, paramsPerDim: per, alignElements: align, size: offset, denseSize: dense, layers, tensors };
 }
 
 /** A view of one tensor inside a flat vector. */

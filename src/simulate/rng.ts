@@ -54,6 +54,8 @@ export const RngPurpose = {
   shuffle: 0x20,
   /** Posterior sampling base normals (src/infer): index = drawIndex * P + p. */
   posterior: 0x21,
+  /** MDN head component choice per posterior draw (src/flow/mdn.ts): index = drawIndex, u = uniform(). */
+  mixture: 0x22,
   /** Validation TARP reference points (src/validate): index = object * P + p. */
   tarpReference: 0x30,
   /** Validation rank tie-breaking (src/validate): index = object * P + p. */

@@ -1,5 +1,5 @@
 /**
- * `FlowEngine`: the compute behind training and sampling of a conditional NSF, so the trainer
+ * `FlowEngine`: the compute behind training and sampling of a conditional NSF (or MDN head), so the trainer
  * (trainer.ts), the sampler (src/infer/sample.ts) and the CLI never care where the numbers live.
  * `CpuFlowEngine` runs the float64 reference (src/flow); a GPU engine keeps the parameters, the
  * optimizer moments and the training data resident on the device and implements the same calls.
@@ -19,11 +19,12 @@
  * - Posterior draws: draw d of a sample request uses the base normals
  *   z_p = standardNormal(seed, TrainRngPurpose.posterior, d * P + p) (src/flow/rng.ts), so samples
  *   do not depend on how a request is batched. A GPU engine may compute them in f32 from the same
- *   Philox words.
+ *   Philox words. An MDN model (config.head 'mdn') also draws its mixture component from
+ *   u = uniform(seed, TrainRngPurpose.mixture, d) (`mixtureUniforms`).
  */
 import { type AdamOptions, type AdamState, adamStep, clipGradNorm, createAdamState } from '../flow/adam.js';
 import { type FlowModel, logProb as flowLogProb, nllAndGrad, sample as flowSample } from '../flow/flow.js';
-import { standardNormal } from '../flow/rng.js';
+import { standardNormal, uniform } from '../flow/rng.js';
 import type { DeviceOptions } from '../gpu/device.js';
 import { TrainRngPurpose, epochOrder } from './split.js';
 
@@ -124,6 +125,13 @@ export function baseNormals(seed: number, drawIndex: ArrayLike<number>, P: numbe
     for (let p = 0; p < P; p++) z[i * P + p] = standardNormal(seed, TrainRngPurpose.posterior, d * P + p);
   }
   return z;
+}
+
+/** The mixture-component uniforms of draws `drawIndex` (MDN head): u_d = uniform(seed, mixture, d). */
+export function mixtureUniforms(seed: number, drawIndex: ArrayLike<number>): Float64Array {
+  const u = new Float64Array(drawIndex.length);
+  for (let i = 0; i < u.length; i++) u[i] = uniform(seed, TrainRngPurpose.mixture, drawIndex[i]);
+  return u;
 }
 
 function cloneModel(m: FlowModel): FlowModel {
@@ -266,8 +274,10 @@ export class CpuFlowEngine implements FlowEngine {
         if (c >= req.nCtx) throw new RangeError(`sample: context index ${c} outside [0, ${req.nCtx})`);
         for (let f = 0; f < F; f++) xs[(k - i) * F + f] = req.x[c * F + f];
       }
-      const z = baseNormals(req.seed, req.drawIndex.subarray(i, e), P);
-      const r = flowSample(this.model, xs, e - i, z, 1);
+      const draws = req.drawIndex.subarray(i, e);
+      const z = baseNormals(req.seed, draws, P);
+      const u = this.model.config.head === 'mdn' ? mixtureUniforms(req.seed, draws) : undefined;
+      const r = flowSample(this.model, xs, e - i, z, 1, this.model.params, u);
       theta.set(r.theta, i * P);
       lp.set(r.logProb, i);
     }

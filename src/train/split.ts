@@ -25,6 +25,7 @@ export const TrainRngPurpose = {
   split: SimRngPurpose.split,
   shuffle: SimRngPurpose.shuffle,
   posterior: SimRngPurpose.posterior,
+  mixture: SimRngPurpose.mixture,
 } as const;
 
 export interface TrainValSplit {

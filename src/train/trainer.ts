@@ -136,10 +136,13 @@ export function fingerprintData(...arrays: (Float32Array | Float64Array)[]): str
 /** What must match for a checkpoint to belong to this run. */
 function runIdentity(flow: FlowConfig, o: TrainOptions, n: number, dataFp: string): Record<string, unknown> {
   const schedule = o.schedule.kind === 'cosine' ? { ...o.schedule, epochs: o.schedule.epochs ?? o.maxEpochs } : o.schedule;
+  // An NSF run's identity leaves out the MDN keys (head, components), so checkpoints written before
+  // the MDN head existed still resume.
+  const { head, components, ...nsf } = flow;
   return {
     data: dataFp,
     n,
-    flow,
+    flow: head === 'mdn' ? { ...nsf, head, components } : nsf,
     seed: o.seed,
     valFraction: o.valFraction,
     batchSize: o.batchSize,

@@ -113,6 +113,53 @@ describe('synference train / sample', () => {
     expect(fr.slice(20).every((r) => r.a0 !== 'nan')).toBe(true);
   });
 
+  it('train --config with an MDN head (head: mdn) writes an MDN model folder; sample draws from it reproducibly', async () => {
+    const mdnYaml = path.join(tmp, 'mdn.yaml');
+    writeFileSync(mdnYaml, 'flow:\n  head: mdn\n  components: 3\n  hidden: 12\n  blocks: 1\ntrain:\n  lr: 0.005\n  valFraction: 0.2\n');
+    const mdnModel = path.join(tmp, 'model-mdn');
+    const t = await cli(['train', '--library', lib, '--out', mdnModel, '--config', mdnYaml, '--epochs', '8', '--batch-size', '64', '--seed', '3', '--engine', 'cpu']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/train: wrote .*model-mdn \(8 epochs/);
+    const cfg = JSON.parse(readFileSync(path.join(mdnModel, 'config.json'), 'utf8'));
+    expect(cfg.flow).toMatchObject({ head: 'mdn', components: 3, hidden: 12, blocks: 1, thetaDim: 2, contextDim: 2, seed: 3 });
+    expect(cfg.training.engine).toBe('cpu');
+    const hist = cfg.training.history as { valLoss: number }[];
+    expect(hist[hist.length - 1].valLoss).toBeLessThan(hist[0].valLoss);
+
+    const obs = path.join(tmp, 'obs-mdn.csv');
+    writeFileSync(obs, 'id,obs0,obs1\nlow,-1,-1\nhigh,1,1\n');
+    const out = path.join(tmp, 'samples-mdn.csv');
+    const summary = path.join(tmp, 'summary-mdn.csv');
+    const s = await cli(['sample', '--model', mdnModel, '--x', obs, '--n', '200', '--out', out, '--seed', '2', '--summary', summary, '--log-prob']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/sample: 400 samples of 2 observations written/);
+    const rows = csv(out);
+    expect(rows).toHaveLength(400);
+    for (const r of rows) {
+      for (const c of ['a0', 'a1']) expect(Math.abs(Number(r[c]))).toBeLessThanOrEqual(2);
+      expect(Number.isFinite(Number(r.log_prob))).toBe(true);
+    }
+    // x = theta + 0.3 eps: the posterior follows the observation.
+    const sm = csv(summary);
+    expect(Number(sm[0].a0_mean)).toBeLessThan(Number(sm[1].a0_mean) - 1);
+    expect(Number(sm[0].a1_mean)).toBeLessThan(Number(sm[1].a1_mean) - 1);
+    const out2 = path.join(tmp, 'samples-mdn2.csv');
+    expect((await cli(['sample', '--model', mdnModel, '--x', obs, '--n', '200', '--out', out2, '--seed', '2', '--log-prob'])).code).toBe(0);
+    expect(readFileSync(out2, 'utf8')).toBe(readFileSync(out, 'utf8'));
+
+    // A bad head / components in the config file names the key.
+    const bad = path.join(tmp, 'bad-mdn.yaml');
+    for (const [text, re] of [
+      ['flow:\n  head: gmm\n', /head must be 'nsf' or 'mdn'/],
+      ['flow:\n  head: mdn\n  components: 0\n', /components must be an integer in \[1, 1000\]/],
+    ] as const) {
+      writeFileSync(bad, text);
+      const r = await cli(['train', '--library', lib, '--out', path.join(tmp, 'never-mdn'), '--config', bad]);
+      expect(r.code, text).toBe(1);
+      expect(r.stderr, text).toMatch(re);
+    }
+  });
+
   it('an existing model, a checkpoint without --resume, and resume with other options are refused clearly', async () => {
     let r = await cli(['train', '--library', lib, '--out', model, '--epochs', '2']);
     expect(r.code).toBe(1);

@@ -170,6 +170,29 @@ describe('trainer', () => {
     );
   });
 
+  it('MDN head: resume = the uninterrupted run bit for bit; another head or component count is another run', async () => {
+    const d = linearGaussianData({ n: 400, seed: 8, P: 2, F: 2 });
+    const data = { theta: d.theta, x: d.x, n: 400 };
+    const mdn = { head: 'mdn' as const, components: 3, hidden: 8, blocks: 1 };
+    const options: TrainOptionsInput = { batchSize: 64, lr: 5e-3, seed: 4, checkpointEvery: 1 };
+    const store = new MemoryCheckpointStore();
+    await trainFlow({ data, flow: mdn, options: { ...options, maxEpochs: 3 }, checkpoint: store });
+    // The identity records the MDN keys (an NSF run's leaves them out, so older NSF checkpoints still resume).
+    const ck = await store.load();
+    expect(ck!.state.identity.flow).toMatchObject({ head: 'mdn', components: 3 });
+    const resumed = await trainFlow({ data, flow: mdn, options: { ...options, maxEpochs: 5 }, checkpoint: store, resume: true });
+    const whole = await trainFlow({ data, flow: mdn, options: { ...options, maxEpochs: 5 } });
+    expect(resumed.model.config.head).toBe('mdn');
+    expect(Array.from(resumed.model.params)).toEqual(Array.from(whole.model.params));
+    expect(whole.history[whole.history.length - 1].valLoss!).toBeLessThan(whole.history[0].valLoss!);
+    await expect(trainFlow({ data, flow: { ...mdn, components: 4 }, options: { ...options, maxEpochs: 5 }, checkpoint: store, resume: true })).rejects.toThrow(/checkpoint belongs to another run \(different flow/);
+    await expect(trainFlow({ data, flow: { hidden: 8, blocks: 1 }, options: { ...options, maxEpochs: 5 }, checkpoint: store, resume: true })).rejects.toThrow(/checkpoint belongs to another run \(different flow/);
+    const nsfStore = new MemoryCheckpointStore();
+    await trainFlow({ data, flow: small, options: { ...options, maxEpochs: 2 }, checkpoint: nsfStore });
+    const nsfFlow = (await nsfStore.load())!.state.identity.flow as Record<string, unknown>;
+    expect('head' in nsfFlow || 'components' in nsfFlow).toBe(false);
+  });
+
   it('killed (SIGKILL) mid-training in a child process and resumed: the same weights as an uninterrupted run', async () => {
     const lib = path.join(tmp, 'kill.h5');
     await writeLinearGaussianLibrary(lib, { n: 1200, seed: 8, P: 2, F: 2, uniform: { low: -2, high: 2 }, withPriorConfig: true });

@@ -181,6 +181,30 @@ describe('synference validate', () => {
     await expect(validateModel({ model, library: testLib, split: 'validation', samplesPerObject: 20 })).rejects.toThrow(/has 150 rows, but the model was trained on a library of 1500 rows/);
   });
 
+  it('an MDN model (flow head mdn) validates like the NSF: calibrated enough, deterministic', async () => {
+    const mdn = path.join(tmp, 'model-mdn');
+    await trainFromLibrary({
+      library: trainLib,
+      out: mdn,
+      flow: { head: 'mdn', components: 3, hidden: 16, blocks: 1 },
+      options: { lr: 0.01, valFraction: 0.1, maxEpochs: 25, batchSize: 128, seed: 2 },
+      engine: 'cpu',
+    });
+    const a = await validateModel({ model: mdn, library: testLib, samplesPerObject: 200, seed: 4, snr: 'none' });
+    const m = a.metrics;
+    expect(m.sampling).toMatchObject({ engine: 'cpu', samplesPerObject: 200 });
+    expect(m.objects.excludedRows).toEqual({ nonFiniteSamples: [2], nonFiniteTruth: [], nonFiniteX: [1] });
+    // Same thresholds as the NSF above (148 objects: binomial sd of a coverage 0.04); measured R^2
+    // 0.99 / 0.98, coverage68 0.71 / 0.72, coverage95 0.97 / 0.91.
+    for (const p of m.parameters) {
+      expect(p.metrics.r2!).toBeGreaterThan(0.9);
+      expect(Math.abs(p.metrics.coverage68! - 0.68)).toBeLessThan(0.2);
+      expect(Math.abs(p.metrics.coverage95! - 0.95)).toBeLessThan(0.2);
+    }
+    const b = await validateModel({ model: mdn, library: testLib, samplesPerObject: 200, seed: 4, snr: 'none', batchObjects: 7 });
+    expect(b.metrics.parameters[0].objects).toEqual(m.parameters[0].objects);
+  });
+
   it('a library whose columns do not match the model: a clear error', async () => {
     const bad = path.join(tmp, 'bad.h5');
     await writeLibrary(bad, 10, 5, { thetaNames: ['z', 'log10_mass'] });

@@ -16,7 +16,7 @@ export function registerBench(program: Command): void {
     .option('--repeats <n>', 'timed repetitions per measurement', positiveInt('--repeats'))
     .option('--tiles <list>', 'gemm: tile configurations to compare (auto, large, small, WGXxWGY:TM4xTN4:BK)', (v: string) => v.split(','))
     .option('--engines <list>', 'flow: engine configurations to compare (default, submit2048, rows, gemm, gemm+busy)', (v: string) => v.split(','))
-    .option('--archs <list>', 'flow: architectures (sbi-default, reference-study, run-model)', (v: string) => v.split(','))
+    .option('--archs <list>', 'flow: architectures (sbi-default, reference-study, run-model, mdn)', (v: string) => v.split(','))
     .option('--profile', 'flow: log a per-kernel GPU-time breakdown of one training step at every size')
     .action(async (name: string, opts: { json?: boolean; out?: string; sizes?: number[]; repeats?: number; tiles?: string[]; engines?: string[]; archs?: string[]; profile?: boolean }, cmd: Command) => {
       const bench = BENCHMARKS[name];

@@ -5,6 +5,7 @@
  *
  * --config file (YAML or JSON), both sections optional:
  *   flow:  { transforms, hidden, blocks, bins, bound, activation, seed, minBinWidth, ... }  (src/flow/config.ts)
+ *          or an MDN head: { head: mdn, components, hidden, blocks, activation, seed }
  *   train: { batchSize, lr, patience, maxEpochs, valFraction, clipNorm, schedule, ... }  (src/train/trainer.ts)
  * Command-line options override the file's train section.
  */
@@ -130,7 +131,7 @@ const fmt = (v: number | null, d = 4) => (v === null || !Number.isFinite(v) ? St
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train a conditional neural spline flow q(theta | x) on a simulation library; writes a model folder (config.json + weights.safetensors)')
+    .description('train a conditional neural spline flow (or, with flow.head: mdn, a mixture density network) q(theta | x) on a simulation library; writes a model folder (config.json + weights.safetensors)')
     .requiredOption('--library <file>', 'training library (HDF5 with theta and x)')
     .requiredOption('--out <dir>', 'model folder to write')
     .option('--config <file>', 'flow architecture and training options (YAML/JSON with sections flow: and train:)')

@@ -15,6 +15,10 @@
  *             per Linear: gW = X^T gY, gb = 1^T gY (split-K, below), gX = gY W^T
  *             (in blocks: times act'(cached post-activation), + the skip gradient)     (gemm epilogue)
  *             gv_l[identity] = gv_{l+1}[identity] + (dL/dcond)[:, :Di]                   (scatterAdd)
+ * MDN head (layout.head 'mdn': one "layer", conditioner input = xs itself, no identity columns):
+ *   forward   conditioner, then mdnLogProb: z = 0, logdet = log q + P/2 log 2pi   (kernels/nn/mdn.ts)
+ *   backward  mdnBackward: gRaw from dL/dlogdet; then the conditioner backward as above
+ *   sampling  conditioner, then mdnSample: t = mu_k + U_k^-1 z (recordMdnSample)
  * Cached per layer in training: v_l, cond, a0/a1 per block, the last hidden state, raw. The
  * pre-activation t is not kept: relu' and tanh' are functions of the output. The activations and
  * their derivatives are GEMM epilogues (kernels/gemm.ts act / actGrad), not dispatches of their own.
@@ -34,14 +38,34 @@
  *             residual and writes h and the next block's a0; the output Linear writes raw
  *   backward  gX = (G W^T) act'(post) (+ the skip gradient) in one pass; the input Linear's gX is
  *             written straight into gv[identity] with gNext[identity] added (no scatterAdd);
- *             gW and gb together from one xtg (row slices summed by colSum only where it splits)
- * 111 dispatches per training step for the sbi default instead of the 'gemm' path's 144 (split-K),
- * no padded rows (SPLIT_NONE).
+ *             gW and gb together from one xtg (row slices summed by colSum only where it splits);
+ *             with LINEAR_ROWS_TUNING.fuseBackward a Linear's xtg and its gX are ONE dispatch
+ *             (rowsXtgProgram: independent work, and on llvmpipe each dispatch has a fixed cost of
+ *             some 20-40 us, as much as either's arithmetic at batch 256)
+ * 82 dispatches per training step for the sbi default (111 with separate xtg and gX; 300 -> 217 for
+ * the reference study's 14 x 30) instead of the 'gemm' path's 144 (split-K), no padded rows
+ * (SPLIT_NONE).
  */
 import { type GemmShape, type GemmTile, TILE_SMALL, chooseTile, gemmBindings, gemmProgram } from '../../../kernels/gemm.js';
 import { colSumProgram, condInputBindings, condInputProgram, fillProgram, scatterAddBindings, scatterAddProgram } from '../../../kernels/nn/columns.js';
-import { LINEAR_ROWS_TUNING, type RowsTile, type XtgTile, rowsMatmulBindings, rowsMatmulProgram, xtgMaxSlices, xtgProgram, xtgSliceRows } from '../../../kernels/nn/linearRows.js';
+import {
+  LINEAR_ROWS_TUNING,
+  type RowsMatmulBuffers,
+  type RowsMatmulShape,
+  type RowsTile,
+  type XtgShape,
+  type XtgTile,
+  rowsMatmulBindings,
+  rowsMatmulProgram,
+  rowsXtgBindings,
+  rowsXtgFits,
+  rowsXtgProgram,
+  xtgMaxSlices,
+  xtgProgram,
+  xtgSliceRows,
+} from '../../../kernels/nn/linearRows.js';
 import { type SplineKernelSpec, splineBackwardProgram, splineForwardProgram, splineInverseProgram } from '../../../kernels/nn/spline.js';
+import { mdnBackwardProgram, mdnLogProbProgram, mdnSampleProgram } from '../../../kernels/nn/mdn.js';
 import { createStorageBuffer } from '../../gpu/buffers.js';
 import type { Bindings } from '../../gpu/kernel.js';
 import type { Activation } from '../mlp.js';
@@ -62,6 +86,10 @@ export type LinearPath = 'gemm' | 'rows';
 /** Static shape of the network (from the config and the 64-aligned layout). */
 export interface NetShape {
   linear: LinearPath;
+  /** 'mdn': one conditioner on the context whose output is a Gaussian mixture (see recordMdnSample). */
+  head: 'nsf' | 'mdn';
+  /** Mixture components (MDN head). */
+  components: number;
   /** 'rows' path: the rowsMatmul and xtg tiles (subgroup broadcasts where the device has them). */
   rowsTile: RowsTile;
   xtgTile: XtgTile;
@@ -105,6 +133,8 @@ export function netShape(layout: FlowLayout, act: Activation, blocks: number, sp
   }
   return {
     linear,
+    head: layout.head,
+    components: layout.components,
     rowsTile: { ...LINEAR_ROWS_TUNING.rows, sg: subgroups && LINEAR_ROWS_TUNING.rows.NB % 8 === 0 },
     xtgTile: { ...LINEAR_ROWS_TUNING.xtg, sg: subgroups && LINEAR_ROWS_TUNING.xtg.KB === 8 },
     serialSpline: !!kernels.serialSpline,
@@ -216,10 +246,14 @@ export class Workspace {
     };
     this.v = train ? Array.from({ length: T + 1 }, (_, l) => a(cap * P, `v${l}`)) : [a(cap * P, 'v0'), a(cap * P, 'vA'), a(cap * P, 'vB')];
     this.xs = F > 0 ? a(cap * F, 'xs') : null;
-    this.cond = perLayer(
-      (l) => (layout.layers[l].inDim > 0 ? a(cap * layout.layers[l].inDim, `cond${l}`) : null),
-      () => (net.inMax > 0 ? a(cap * net.inMax, 'cond') : null),
-    );
+    // MDN: the conditioner's input is the context itself (no identity columns): bind xs, no copy.
+    this.cond =
+      net.head === 'mdn'
+        ? [this.xs]
+        : perLayer(
+            (l) => (layout.layers[l].inDim > 0 ? a(cap * layout.layers[l].inDim, `cond${l}`) : null),
+            () => (net.inMax > 0 ? a(cap * net.inMax, 'cond') : null),
+          );
     this.a0 = perLayer(
       (l) => Array.from({ length: blocks }, (_, b) => a(cap * H, `a0.${l}.${b}`)),
       () => {
@@ -425,8 +459,20 @@ function rowsLinear(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number
   rec.add(program, rowsMatmulBindings({ x: X ?? params, b: tensorRef(params, lin.weight), bias: tensorRef(params, lin.bias), y: out.Y, a: out.A, res: out.residual }));
 }
 
-/** gW, gb of one Linear over rows [0, m) into the gradient buffer (row slices summed by colSum). */
-function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, G: Ref): void {
+/** A Linear's input gradient on the 'rows' path: rowsMatmul over G (its X) into bufs.y. */
+interface RowsInputGrad {
+  shape: RowsMatmulShape;
+  bufs: RowsMatmulBuffers;
+}
+
+/**
+ * gW, gb of one Linear over rows [0, m) into the gradient buffer (row slices summed by colSum), and
+ * its input gradient `input` (rowsMatmul with X = G) where one is needed. With
+ * LINEAR_ROWS_TUNING.fuseBackward the two are one dispatch (rowsXtgProgram; on llvmpipe a dispatch
+ * has a fixed cost of some 20-40 us, as much as either's arithmetic at batch 256); the colSum of a
+ * split xtg stays a dispatch of its own, after it.
+ */
+function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: number, X: Ref | null, G: Ref, input?: RowsInputGrad): void {
   const grad = b.grad!;
   const tile = b.net.xtgTile;
   const { inDim: K, outDim: N } = lin;
@@ -435,13 +481,23 @@ function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: nu
   const c = xtgSliceRows(m, K, N, tile);
   const S = Math.ceil(m / c);
   const x = X ?? G;
-  if (S === 1) {
-    rec.add(xtgProgram({ M: m, K, N, c, stride, biasAt, outOffset: lin.weight.offset, tile }), { 0: x, 1: G, 2: grad });
-    return;
+  const part = S === 1 ? null : b.ws.partial(lin, S);
+  const xtg: XtgShape = { M: m, K, N, c, stride, biasAt, outOffset: part ? 0 : lin.weight.offset, tile };
+  const out = part ?? grad;
+  const colSum = () => {
+    if (part) rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide: b.net.wideColSum }), { 0: part, 2: grad });
+  };
+  if (input && LINEAR_ROWS_TUNING.fuseBackward) {
+    const fused = { rows: input.shape, xtg };
+    if (rowsXtgFits(fused)) {
+      rec.add(rowsXtgProgram(fused), rowsXtgBindings({ ...input.bufs, xf: x, d: out }));
+      colSum();
+      return;
+    }
   }
-  const part = b.ws.partial(lin, S);
-  rec.add(xtgProgram({ M: m, K, N, c, stride, biasAt, tile }), { 0: x, 1: G, 2: part });
-  rec.add(colSumProgram({ rows: S, cols: stride, outOffset: lin.weight.offset, wide: b.net.wideColSum }), { 0: part, 2: grad });
+  rec.add(xtgProgram(xtg), { 0: x, 1: G, 2: out });
+  colSum();
+  if (input) rec.add(rowsMatmulProgram(input.shape), rowsMatmulBindings(input.bufs));
 }
 
 function conditionerForwardRows(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
@@ -469,40 +525,37 @@ function conditionerBackwardRows(rec: PlanRecorder, b: NetBuffers, layer: Coupli
   const l = layer.index;
   const H = net.H;
   const W = (lin: LinearSpec, rows = lin.inDim) => tensorRef(params, lin.weight, rows * lin.outDim);
-  const inputGrad = (lin: LinearSpec, G: Ref, out: Ref, post?: Ref, residual?: Ref) =>
-    rec.add(
-      rowsMatmulProgram({ M: m, K: lin.outDim, N: lin.inDim, transB: true, actGrad: !!post, act: net.act, hasResidual: !!residual, tile: net.rowsTile }),
-      rowsMatmulBindings({ x: G, b: W(lin), y: out, post, res: residual }),
-    );
-  rowsWeightGrad(rec, b, layer.output, m, ws.hLast[l], ws.gRaw!);
+  const inputGrad = (lin: LinearSpec, G: Ref, out: Ref, post?: Ref, residual?: Ref): RowsInputGrad => ({
+    shape: { M: m, K: lin.outDim, N: lin.inDim, transB: true, actGrad: !!post, act: net.act, hasResidual: !!residual, tile: net.rowsTile },
+    bufs: { x: G, b: W(lin), y: out, post, res: residual },
+  });
   let gH = ws.gHA!;
-  inputGrad(layer.output, ws.gRaw!, gH);
+  rowsWeightGrad(rec, b, layer.output, m, ws.hLast[l], ws.gRaw!, inputGrad(layer.output, ws.gRaw!, gH));
   for (let k = layer.blocks.length - 1; k >= 0; k--) {
     const blk = layer.blocks[k];
-    rowsWeightGrad(rec, b, blk.lin2, m, ws.a1[l][k], gH);
     // dL/dt = (gH W2^T) act'(a1)
-    inputGrad(blk.lin2, gH, ws.G1!, ws.a1[l][k]);
-    rowsWeightGrad(rec, b, blk.lin1, m, ws.a0[l][k], ws.G1!);
+    rowsWeightGrad(rec, b, blk.lin2, m, ws.a1[l][k], gH, inputGrad(blk.lin2, gH, ws.G1!, ws.a1[l][k]));
     // dL/dh = (dL/dt W1^T) act'(a0) + gH (the skip connection)
     const gNew = gH === ws.gHA ? ws.gHB! : ws.gHA!;
-    inputGrad(blk.lin1, ws.G1!, gNew, ws.a0[l][k], gH);
+    rowsWeightGrad(rec, b, blk.lin1, m, ws.a0[l][k], ws.G1!, inputGrad(blk.lin1, ws.G1!, gNew, ws.a0[l][k], gH));
     gH = gNew;
   }
-  rowsWeightGrad(rec, b, layer.input, m, ws.cond[l], gH);
+  // gCur[:, i0 + j] = gNext[:, i0 + j] + (gH W_in^T)[:, j], j < Di: the scatter fused as a strided
+  // epilogue; layer 0 needs no input gradient (dL/dtheta is not formed).
   const Di = layer.identity.length;
-  if (l > 0 && Di > 0) {
-    // gCur[:, i0 + j] = gNext[:, i0 + j] + (gH W_in^T)[:, j], j < Di: the scatter fused as a strided epilogue.
-    const i0 = net.i0[l];
-    const program = rowsMatmulProgram({ M: m, K: H, N: Di, transB: true, hasResidual: true, ldY: net.P, offY: i0, ldRes: net.P, offRes: i0, tile: net.rowsTile });
-    rec.add(program, rowsMatmulBindings({ x: gH, b: W(layer.input, Di), y: gCur, res: gNext }));
-  }
+  const i0 = net.i0[l];
+  const scatter: RowsInputGrad | undefined =
+    l > 0 && Di > 0
+      ? { shape: { M: m, K: H, N: Di, transB: true, hasResidual: true, ldY: net.P, offY: i0, ldRes: net.P, offRes: i0, tile: net.rowsTile }, bufs: { x: gH, b: W(layer.input, Di), y: gCur, res: gNext } }
+      : undefined;
+  rowsWeightGrad(rec, b, layer.input, m, ws.cond[l], gH, scatter);
 }
 
 function condInput(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number, vin: GPUBuffer, vout: GPUBuffer): void {
   const { net, ws } = b;
   const l = layer.index;
   const Di = layer.identity.length;
-  if (layer.inDim === 0) return;
+  if (layer.inDim === 0 || ws.cond[l] === ws.xs) return;
   const shape = { n: m, P: net.P, F: net.F, identityStart: net.i0[l], identityCount: Di, copy: Di > 0 };
   rec.add(condInputProgram(shape), condInputBindings({ v: vin, xs: ws.xs ?? undefined, cond: ws.cond[l]!, vOut: vout }, shape));
 }
@@ -510,9 +563,17 @@ function condInput(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m
 /**
  * Forward (data -> noise) over rows [0, m): v_0 = ws.v[0] (standardised theta) and ws.xs must be
  * filled; leaves z in ws.fwdOut(T - 1) and the summed log|det| in ws.logdet.
+ * MDN: the conditioner on xs, then z = 0 and logdet = log q + P/2 log 2pi (kernels/nn/mdn.ts), so
+ * that the NLL kernel downstream yields log q.
  */
 export function recordForward(rec: PlanRecorder, b: NetBuffers, m: number): void {
   const { net, ws } = b;
+  if (net.head === 'mdn') {
+    const layer = net.layout.layers[0];
+    conditionerForward(rec, b, layer, m);
+    rec.add(mdnLogProbProgram({ n: m, P: net.P, K: net.components }), { 0: ws.raw[0], 1: ws.v[0], 2: ws.fwdOut(0), 3: ws.logdet });
+    return;
+  }
   for (const layer of net.layout.layers) {
     const l = layer.index;
     const vin = ws.fwdIn(l);
@@ -540,7 +601,10 @@ export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit
     const Dt = layer.transformed.length;
     const Di = layer.identity.length;
     const rl = { stride: net.P, offset: net.t0[l] };
-    rec.add(splineBackwardProgram({ n: m, dims: Dt, spec: net.spline, u: rl, gY: rl, gU: rl }), { 0: ws.v[l], 1: ws.raw[l], 2: gNext, 3: ws.gLd!, 4: gCur, 5: ws.gRaw! });
+    // MDN (one layer, no identity columns): gRaw from dL/dlogdet = dL/dlog q; dL/dz is zero and
+    // dL/dtheta is not formed, so the conditioner backward below is all that follows.
+    if (net.head === 'mdn') rec.add(mdnBackwardProgram({ n: m, P: net.P, K: net.components }), { 0: ws.raw[0], 1: ws.v[0], 4: ws.gLd!, 5: ws.gRaw! });
+    else rec.add(splineBackwardProgram({ n: m, dims: Dt, spec: net.spline, u: rl, gY: rl, gU: rl }), { 0: ws.v[l], 1: ws.raw[l], 2: gNext, 3: ws.gLd!, 4: gCur, 5: ws.gRaw! });
     if (net.linear === 'rows') {
       conditionerBackwardRows(rec, b, layer, m, gNext, gCur);
       [gNext, gCur] = [gCur, gNext];
@@ -589,6 +653,7 @@ export function recordZeroPadSeeds(rec: PlanRecorder, b: NetBuffers, split: RowS
  */
 export function recordInverse(rec: PlanRecorder, b: NetBuffers, m: number): GPUBuffer {
   const { net, ws } = b;
+  if (net.head === 'mdn') throw new Error('gpu flow: an MDN head samples with recordMdnSample (it needs the draws)');
   let vin = ws.v[0];
   for (let k = 0; k < net.T; k++) {
     const l = net.T - 1 - k;
@@ -601,4 +666,32 @@ export function recordInverse(rec: PlanRecorder, b: NetBuffers, m: number): GPUB
     vin = vout;
   }
   return vin;
+}
+
+/** The draws of an MDN sampling block: the component uniforms' Philox stream and row r's draw index. */
+export interface MdnDraws {
+  seed: number;
+  purpose: number;
+  /** Contiguous draws d0, d0 + 1, ..; otherwise ws.bases holds d P per row as (lo, hi) u32 pairs. */
+  d0?: number;
+}
+
+/** The MDN sampling kernel of a block of m draws (rewrite it with new draws in a recorded plan). */
+export function mdnSampleKernel(net: NetShape, m: number, draws: MdnDraws) {
+  return mdnSampleProgram({ n: m, P: net.P, K: net.components, ...draws });
+}
+
+/**
+ * MDN sampling over rows [0, m) of an 'eval' workspace (the MDN's recordInverse): z in ws.v[0]
+ * (kept), ws.xs filled; the conditioner, then t = mu_k + U_k^-1 z with component k from
+ * u = uniform(seed, purpose, d) (kernels/nn/mdn.ts). Returns the buffer holding thetaStd and the
+ * sampling kernel's item (for DispatchPlan.rewrite); ws.logdet gets log q - log N(z), which the
+ * NLL kernel on (z, logdet) turns into log q as for an NSF.
+ */
+export function recordMdnSample(rec: PlanRecorder, b: NetBuffers, m: number, draws: MdnDraws): { out: GPUBuffer; item: number } {
+  const { ws } = b;
+  conditionerForward(rec, b, b.net.layout.layers[0], m);
+  const out = ws.v[1];
+  const item = rec.add(mdnSampleKernel(b.net, m, draws), { 0: ws.raw[0], 1: ws.v[0], 2: out, 3: ws.logdet, 6: ws.bases! });
+  return { out, item };
 }
