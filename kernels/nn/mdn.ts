@@ -1,6 +1,6 @@
 /**
  * Mixture density network head kernels (shaders/nn/mdn.wgsl): the f32 mirror of src/flow/mdn.ts,
- * one thread per row (a row's K components x C = 1 + 2P + P(P-1)/2 raw values are walked by its
+ * by default one thread per row (a row's K components x C = 1 + 2P + P(P-1)/2 raw values are walked by its
  * thread; the per-thread vectors of length P live in private arrays of MAX_P).
  *
  *   logProb  raw, t -> logdet slot S = log q + P/2 log 2pi, z = 0         (the flow's forward)
@@ -11,6 +11,15 @@
  * logdet - logStdSum) serve the MDN unchanged: in training and evaluation it reads z = 0 and
  * logdet = log q + P/2 log 2pi, and seeds dL/dlogdet = -1/n; in sampling it reads the base normals
  * z and logdet = log q - log N(z; 0, I) (the NSF inverse's log-determinant plays the same role).
+ *
+ * Training / log-density have two schedules (MdnSchedule.perComponent): one thread per row (above;
+ * MODES 0 / 1), or one thread per (row, component) (MODES 3 / 4: a workgroup of MDN_COMPONENT_WORKGROUP
+ * threads holds floor(WG / K) rows, shares alpha_k and score_k in workgroup memory and reduces
+ * each row's logsumexps there). Per row, the first runs 64 K (P^2 / 2) sequential work on one
+ * thread and a warp's gradient stores land in 32 rows 4 K C bytes apart; the second spreads it
+ * over K threads and a warp's stores cover one contiguous range (on an H100 at batch 65536, P = 8,
+ * K = 10 the per-row backward took 31 % of a training step). Both are ONE dispatch each. Sampling
+ * stays one thread per row (it writes P values per row).
  *
  * raw is dense row-major n x K C (the conditioner's output); t and z are (stride, offset) views
  * of row-major matrices (RowLayout, default dense n x P). Defines (pipeline key): MODE, MAX_P (the
@@ -27,6 +36,8 @@ export type { RowLayout };
 
 /** Threads (rows) per workgroup. */
 export const MDN_WORKGROUP = 64;
+/** Threads per workgroup of the per-component kernels (rows per workgroup = floor(this / K)). */
+export const MDN_COMPONENT_WORKGROUP = 128;
 /** Largest P the kernels take (private arrays of MAX_P f32 per thread; C = 8385 raw values per component at 128). */
 export const MDN_MAX_P = 128;
 
@@ -39,13 +50,27 @@ export interface MdnKernelShape {
   K: number;
 }
 
-export interface MdnLogProbShape extends MdnKernelShape {
+/** Thread schedule of log-density and backward (identical results up to f32 rounding). */
+export interface MdnSchedule {
+  /**
+   * One thread per (row, component) (GPUs) instead of per row; ignored where K exceeds
+   * MDN_COMPONENT_WORKGROUP (mdnPerComponentFits), which keeps the per-row kernels.
+   */
+  perComponent?: boolean;
+}
+
+/** Whether the per-component kernels take K components (a row's components share one workgroup). */
+export function mdnPerComponentFits(K: number): boolean {
+  return K <= MDN_COMPONENT_WORKGROUP;
+}
+
+export interface MdnLogProbShape extends MdnKernelShape, MdnSchedule {
   /** Layout of t (read) and of z (zeroed); default dense n x P. */
   t?: RowLayout;
   z?: RowLayout;
 }
 
-export interface MdnBackwardShape extends MdnKernelShape {
+export interface MdnBackwardShape extends MdnKernelShape, MdnSchedule {
   t?: RowLayout;
 }
 
@@ -92,15 +117,18 @@ interface Fields {
   d0?: number;
 }
 
-function program(name: string, mode: 0 | 1 | 2, s: MdnKernelShape, f: Fields): ProgramInfo {
-  const { workgroups, gridX } = fold2D(ceilDiv(s.n, MDN_WORKGROUP));
+function program(name: string, mode: 0 | 1 | 2 | 3 | 4, s: MdnKernelShape, f: Fields): ProgramInfo {
+  const perComponent = mode >= 3;
+  const wg = perComponent ? MDN_COMPONENT_WORKGROUP : MDN_WORKGROUP;
+  const rowsPerGroup = perComponent ? Math.floor(wg / s.K) : wg;
+  const { workgroups, gridX } = fold2D(ceilDiv(s.n, rowsPerGroup));
   const C = mdnParamsPerComponent(s.P);
   const seed = f.seed ?? 0;
   const d0 = f.d0 ?? 0;
   return {
-    name: `${name}(P<=${mdnMaxP(s.P)})`,
+    name: `${name}${perComponent ? 'PerComponent' : ''}(P<=${mdnMaxP(s.P)})`,
     shader: 'nn/mdn.wgsl',
-    defines: { MODE: mode, MAX_P: `${mdnMaxP(s.P)}u`, WG: `${MDN_WORKGROUP}u` },
+    defines: { MODE: mode, MAX_P: `${mdnMaxP(s.P)}u`, WG: `${wg}u` },
     workgroups,
     uniforms: [
       ['u32', s.n],
@@ -119,24 +147,26 @@ function program(name: string, mode: 0 | 1 | 2, s: MdnKernelShape, f: Fields): P
       ['u32', f.d0 === undefined ? 0 : 1],
       ['u32', d0 % 4294967296 >>> 0],
       ['u32', Math.floor(d0 / 4294967296) >>> 0],
+      ['u32', rowsPerGroup],
     ],
     uniformBinding: 7,
   };
 }
 
-/** log q: bindings 0 raw (n x K C), 1 t, 2 z (zeroed), 3 logdet (n; = log q + P/2 log 2pi). */
+/** log q (either schedule): bindings 0 raw (n x K C), 1 t, 2 z (zeroed), 3 logdet (n; = log q + P/2 log 2pi). */
 export function mdnLogProbProgram(s: MdnLogProbShape): ProgramInfo {
   const name = 'mdnLogProb';
   check(name, s);
-  return program(name, 0, s, { t: rowLayout(name, 't', s.t, s.n, s.P), z: rowLayout(name, 'z', s.z, s.n, s.P) });
+  const mode = s.perComponent && mdnPerComponentFits(s.K) ? 3 : 0;
+  return program(name, mode, s, { t: rowLayout(name, 't', s.t, s.n, s.P), z: rowLayout(name, 'z', s.z, s.n, s.P) });
 }
 
-/** Backward: bindings 0 raw, 1 t, 4 gL (n, dL/dlogdet), 5 gRaw (n x K C, overwritten). */
+/** Backward (either schedule): bindings 0 raw, 1 t, 4 gL (n, dL/dlogdet), 5 gRaw (n x K C, overwritten). */
 export function mdnBackwardProgram(s: MdnBackwardShape): ProgramInfo {
   const name = 'mdnBackward';
   check(name, s);
   const t = rowLayout(name, 't', s.t, s.n, s.P);
-  return program(name, 1, s, { t, z: t });
+  return program(name, s.perComponent && mdnPerComponentFits(s.K) ? 4 : 1, s, { t, z: t });
 }
 
 /** Sampling: bindings 0 raw, 1 z (base normals), 2 t (out), 3 logdet (n; log q(t) - log N(z)), 6 draws ((lo, hi) of d P per row; unread with d0). */

@@ -23,6 +23,17 @@
 //         draws[2r .. 2r + 1] = d P (the base normals' offsets, kernels/nn/columns.ts), divided by P.
 //         Bindings: 0 raw, 1 z (in), 2 t (out), 3 logdet (out), 6 draws (u32), 7 uniforms.
 //
+// MODE 3  log-density as MODE 0, MODE 4 backward as MODE 1, ONE THREAD PER (ROW, COMPONENT)
+//         (same bindings): a workgroup of WG threads holds R = floor(WG / K) rows (U.rowsPerGroup;
+//         thread lid = (row lr, component k) = (lid / K, lid % K)). Each thread forms its
+//         component's e_k (the P x P triangle), shares alpha_k, then score_k, in workgroup memory;
+//         after each barrier every thread of a row walks its row's K shared values in the same
+//         order (deterministic; no atomics) for lse(alpha) and S. MODE 4 then writes the C
+//         gradients of its own component at r K C + k C: consecutive threads write consecutive
+//         components, so a warp's stores cover one contiguous range instead of 32 rows 4 K C bytes
+//         apart, and a row's K P^2 work runs on K threads. Scores that far from the maximum give
+//         w = 0 exactly as in MODE 1. Needs K <= WG (the host falls back to MODES 0 / 1 beyond).
+//
 // f32 numerics: both logsumexps subtract their maximum (scores of rows far from every mean,
 // ~ -1e3, and logits that differ by ~40 stay finite); nothing is clamped (exp(d) overflows only for
 // d > 88). Defines: MODE, MAX_P (u32 literal >= P: the per-thread arrays), WG (u32 literal).
@@ -48,22 +59,27 @@ struct Params {
   contiguous: u32,
   d0Lo: u32,
   d0Hi: u32,
+  rowsPerGroup: u32,
 }
 
 @group(0) @binding(0) var<storage, read> raw: array<f32>;
-#if MODE == 0
-@group(0) @binding(1) var<storage, read> tin: array<f32>;
-@group(0) @binding(2) var<storage, read_write> zout: array<f32>;
-@group(0) @binding(3) var<storage, read_write> logdet: array<f32>;
-#elif MODE == 1
-@group(0) @binding(1) var<storage, read> tin: array<f32>;
-@group(0) @binding(4) var<storage, read> gl: array<f32>;
-@group(0) @binding(5) var<storage, read_write> graw: array<f32>;
-#else
+#if MODE == 2
 @group(0) @binding(1) var<storage, read> zin: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tout: array<f32>;
 @group(0) @binding(3) var<storage, read_write> logdet: array<f32>;
 @group(0) @binding(6) var<storage, read> draws: array<u32>;
+#elif MODE == 1
+@group(0) @binding(1) var<storage, read> tin: array<f32>;
+@group(0) @binding(4) var<storage, read> gl: array<f32>;
+@group(0) @binding(5) var<storage, read_write> graw: array<f32>;
+#elif MODE == 4
+@group(0) @binding(1) var<storage, read> tin: array<f32>;
+@group(0) @binding(4) var<storage, read> gl: array<f32>;
+@group(0) @binding(5) var<storage, read_write> graw: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> tin: array<f32>;
+@group(0) @binding(2) var<storage, read_write> zout: array<f32>;
+@group(0) @binding(3) var<storage, read_write> logdet: array<f32>;
 #endif
 @group(0) @binding(7) var<uniform> U: Params;
 
@@ -86,8 +102,8 @@ fn alpha_lse(base: u32) -> vec2<f32> {
   return vec2<f32>(amax, asum);
 }
 
-// score of the component at raw[c ..] for t = tv (lseA = lse(alpha)); leaves delta in dv, e in ev.
-fn component_score(c: u32, lseA: f32) -> f32 {
+// (|e|^2, sum_i d_i) of the component at raw[c ..] for t = tv; leaves delta in dv, e in ev.
+fn component_quad(c: u32) -> vec2<f32> {
   let P = U.p;
   for (var i = 0u; i < P; i++) { dv[i] = tv[i] - raw[c + 1u + i]; }
   var quad = 0.0;
@@ -105,7 +121,13 @@ fn component_score(c: u32, lseA: f32) -> f32 {
     quad += e * e;
     ldet += di;
   }
-  return raw[c] - lseA - 0.5 * quad + ldet;
+  return vec2<f32>(quad, ldet);
+}
+
+// score of the component at raw[c ..] for t = tv (lseA = lse(alpha)); leaves delta in dv, e in ev.
+fn component_score(c: u32, lseA: f32) -> f32 {
+  let q = component_quad(c);
+  return raw[c] - lseA - 0.5 * q.x + q.y;
 }
 
 // (max score, sum exp(score - max)) over the row's components for t = tv, in one streaming pass
@@ -141,6 +163,89 @@ fn div_small(lo: u32, hi: u32, p: u32) -> vec2<u32> {
 }
 #endif
 
+#if MODE >= 3
+// Row lr's alphas (MODE 4 only reads them back) and scores, at lr K + k = lid.
+var<workgroup> sAlpha: array<f32, WG>;
+var<workgroup> sScore: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let K = U.k;
+  let P = U.p;
+  let lr = lid.x / K;
+  let k = lid.x - lr * K;
+  let r = linear_group(wid, U.gridX) * U.rowsPerGroup + lr;
+  // No early returns: every thread reaches both barriers (uniform control flow).
+  var live = lr < U.rowsPerGroup && r < U.n;
+  let row0 = lid.x - k;
+  let c = r * U.rawStride + k * U.c;
+#if MODE == 4
+  var g = 0.0;
+  if (live) {
+    g = gl[r];
+    // Padded rows (gL = 0): exact zeros, nothing evaluated (no other thread reads their shares).
+    if (g == 0.0) {
+      for (var i = 0u; i < U.c; i++) { graw[c + i] = 0.0; }
+      live = false;
+    }
+  }
+#endif
+  var qd = vec2<f32>(0.0, 0.0);
+  var alpha = 0.0;
+  if (live) {
+    for (var i = 0u; i < P; i++) { tv[i] = tin[r * U.tStride + U.tOffset + i]; }
+#if MODE == 3
+    // z = 0, spread over the row's K threads.
+    for (var i = k; i < P; i += K) { zout[r * U.zStride + U.zOffset + i] = 0.0; }
+#endif
+    alpha = raw[c];
+    sAlpha[lid.x] = alpha;
+    qd = component_quad(c);
+  }
+  workgroupBarrier();
+  // lse(alpha) over the row's K shares, in alpha_lse's order (the same value on every thread).
+  var amax = LOWEST;
+  var asum = 0.0;
+  if (live) {
+    for (var j = 0u; j < K; j++) { amax = max(amax, sAlpha[row0 + j]); }
+    for (var j = 0u; j < K; j++) { asum += exp(sAlpha[row0 + j] - amax); }
+    sScore[lid.x] = alpha - (amax + log(asum)) - 0.5 * qd.x + qd.y;
+  }
+  workgroupBarrier();
+  if (!live) { return; }
+  // S = logsumexp of the row's scores (two passes over the shares: max, then the sum).
+#if MODE == 3
+  if (k != 0u) { return; }
+#endif
+  var smax = LOWEST;
+  for (var j = 0u; j < K; j++) { smax = max(smax, sScore[row0 + j]); }
+  var ssum = 0.0;
+  for (var j = 0u; j < K; j++) { ssum += exp(sScore[row0 + j] - smax); }
+#if MODE == 3
+  logdet[r] = smax + log(ssum);
+#else
+  // This component's gradients, as MODE 1 (dv, ev still hold delta and e from component_quad).
+  let w = exp(sScore[lid.x] - smax) / ssum;
+  let pi = exp(alpha - amax) / asum;
+  graw[c] = g * (w - pi);
+  let gw = g * w;
+  for (var j = 0u; j < P; j++) { uv[j] = exp(raw[c + 1u + P + j]) * ev[j]; }
+  var o = c + 1u + 2u * P;
+  for (var i = 0u; i < P; i++) {
+    let ei = ev[i];
+    for (var j = i + 1u; j < P; j++) {
+      uv[j] += raw[o] * ei;
+      graw[o] = -gw * ei * dv[j];
+      o++;
+    }
+  }
+  for (var i = 0u; i < P; i++) {
+    graw[c + 1u + i] = gw * uv[i];
+    graw[c + 1u + P + i] = gw * (1.0 - ev[i] * dv[i] * exp(raw[c + 1u + P + i]));
+  }
+#endif
+}
+#else
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let r = linear_group(wid, U.gridX) * WG + lid.x;
@@ -241,3 +346,4 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   logdet[r] = (s.x + log(s.y)) + 0.5 * q;
 #endif
 }
+#endif

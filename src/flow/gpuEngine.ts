@@ -116,6 +116,15 @@ export interface GpuEngineOptions extends EngineOptions {
   evalBlock?: number;
 }
 
+/**
+ * MDN log-density / backward schedule on CPU drivers (kernels/nn/mdn.ts MdnSchedule): one thread
+ * per row. On lavapipe (2 cores, `bench flow --archs mdn --profile`) the per-(row, component)
+ * kernels were slower: log q 0.38 vs 0.20 ms at batch 256, 5.5-7.6 vs 4.1-4.5 ms at 4096; backward
+ * 0.70-0.80 vs 0.63 ms and 11-17 vs 11-13 ms (barriers and idle lanes cost there; stores do not
+ * coalesce). GPUs (and gpuKernels) take the per-component kernels.
+ */
+const MDN_PER_COMPONENT_CPU = false;
+
 /** Loss slots in the stats buffer. */
 const SLOT_TRAIN = 0;
 const SLOT_EVAL = 1;
@@ -284,7 +293,7 @@ export class GpuFlowEngine implements FlowEngine {
     const gpuKernels = opts.gpuKernels ?? !software;
     const linear = opts.linear ?? (gpuKernels ? 'gemm' : 'rows');
     if (cfg.head === 'mdn' && cfg.thetaDim > MDN_MAX_P) throw new RangeError(`gpu engine: the MDN kernels take thetaDim <= ${MDN_MAX_P}, got ${cfg.thetaDim}`);
-    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: !gpuKernels, wideColSum: gpuKernels });
+    this.net = netShape(this.layout, cfg.activation, cfg.blocks, this.model.spline, { linear, subgroups: subgroupsOf8(this.device), serialSpline: !gpuKernels, wideColSum: gpuKernels, mdnPerComponent: gpuKernels || MDN_PER_COMPONENT_CPU });
     this.splitTuning = opts.split ?? (linear === 'rows' ? SPLIT_NONE : gpuKernels ? SPLIT_GPU : SPLIT_CPU_DRIVER);
     this.evalBlock = opts.evalBlock ?? 65536;
     if (!Number.isInteger(this.evalBlock) || this.evalBlock < 1) throw new RangeError(`gpu engine: evalBlock must be a positive integer, got ${this.evalBlock}`);

@@ -22,7 +22,7 @@
  * e^-40), rows ~20 standard deviations from every mean (log q ~ -200) and rows with |d| up to 3.
  */
 import { describe, expect, it } from 'vitest';
-import { mdnBackwardProgram, mdnLogProbProgram, mdnMaxP, mdnSampleProgram } from '../../kernels/nn/mdn.js';
+import { MDN_COMPONENT_WORKGROUP, mdnBackwardProgram, mdnLogProbProgram, mdnMaxP, mdnSampleProgram } from '../../kernels/nn/mdn.js';
 import { baseNormalOffsets } from '../../kernels/nn/columns.js';
 import { HALF_LOG_2PI, mdnBackward, mdnComponent, mdnLogProb, mdnOutDim, mdnParamsPerComponent, mdnRow, mdnSample, mdnUpperIndex } from '../../src/flow/mdn.js';
 import { RngPurpose, standardNormals, uniform } from '../../src/flow/rng.js';
@@ -187,26 +187,26 @@ function errorModel(raw: ArrayLike<number>, off: number, t: ArrayLike<number>, t
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-async function runLogProb(P: number, K: number, n: number, raw: Float32Array, t: Float32Array, zLayout?: { stride: number; offset: number }) {
+async function runLogProb(P: number, K: number, n: number, raw: Float32Array, t: Float32Array, zLayout?: { stride: number; offset: number }, perComponent = false) {
   const dev = ctx.device;
   const zStride = zLayout?.stride ?? P;
   const zInit = new Float32Array(n * zStride).fill(7);
   const bufs = { raw: uploadBuffer(dev, raw), t: uploadBuffer(dev, t), z: uploadBuffer(dev, zInit), logdet: createStorageBuffer(dev, n * 4) };
   try {
-    await new ComputeBatch(dev).add(mdnLogProbProgram({ n, P, K, z: zLayout }), { 0: bufs.raw, 1: bufs.t, 2: bufs.z, 3: bufs.logdet }).run();
+    await new ComputeBatch(dev).add(mdnLogProbProgram({ n, P, K, z: zLayout, perComponent }), { 0: bufs.raw, 1: bufs.t, 2: bufs.z, 3: bufs.logdet }).run();
     return { S: await readFloat32(dev, bufs.logdet, 0, n), z: await readFloat32(dev, bufs.z, 0, n * zStride) };
   } finally {
     for (const b of Object.values(bufs)) b.destroy();
   }
 }
 
-async function runBackward(P: number, K: number, n: number, raw: Float32Array, t: Float32Array, gL: Float32Array): Promise<Float32Array> {
+async function runBackward(P: number, K: number, n: number, raw: Float32Array, t: Float32Array, gL: Float32Array, perComponent = false): Promise<Float32Array> {
   const dev = ctx.device;
   const O = mdnOutDim(P, K);
   // gRaw starts as garbage: every value must be written.
   const bufs = { raw: uploadBuffer(dev, raw), t: uploadBuffer(dev, t), gL: uploadBuffer(dev, gL), gRaw: uploadBuffer(dev, new Float32Array(n * O).fill(Number.NaN)) };
   try {
-    await new ComputeBatch(dev).add(mdnBackwardProgram({ n, P, K }), { 0: bufs.raw, 1: bufs.t, 4: bufs.gL, 5: bufs.gRaw }).run();
+    await new ComputeBatch(dev).add(mdnBackwardProgram({ n, P, K, perComponent }), { 0: bufs.raw, 1: bufs.t, 4: bufs.gL, 5: bufs.gRaw }).run();
     return await readFloat32(dev, bufs.gRaw, 0, n * O);
   } finally {
     for (const b of Object.values(bufs)) b.destroy();
@@ -228,48 +228,76 @@ const SHAPES: [number, number][] = [
 ];
 
 describe('MDN kernels vs the float64 reference', () => {
-  for (const [P, K] of SHAPES) {
-    for (const n of [1, 7, 1000]) {
-      it(`P = ${P}, K = ${K}, n = ${n}: log q and its raw gradient`, async () => {
-        const { raw, t, kinds } = makeInputs(n, P, K, 100 * P + 10 * K + n);
-        const O = mdnOutDim(P, K);
-        const ref = mdnLogProb(raw, t, n, { P, K });
-        const { S, z } = await runLogProb(P, K, n, raw, t);
-        expect(Array.from(z).every((v) => v === 0)).toBe(true);
-        let worst = 0;
-        for (let r = 0; r < n; r++) {
-          const m = errorModel(raw, r * O, t, r * P, P, K);
-          expect(Number.isFinite(S[r])).toBe(true);
-          const err = Math.abs(S[r] - P * HALF_LOG_2PI - ref[r]);
-          worst = Math.max(worst, ratio(err, m.lse));
-          if (err > SAFETY * m.lse) throw new Error(`row ${r} (${kinds[r]}): log q ${S[r] - P * HALF_LOG_2PI} vs ${ref[r]}, error ${err} > ${SAFETY} x ${m.lse}`);
-        }
-        // Far rows really are far (the f32 logsumexp handled log q ~ -200).
-        if (n >= 3 && kinds[2] === 'far') expect(ref[2]).toBeLessThan(-100);
-
-        // Backward with gL of mixed signs and some zeros (padded rows: exact zeros).
-        const gL = Float32Array.from({ length: n }, (_, r) => (r % 5 === 4 ? 0 : (r % 2 ? -1 : 1) * (0.25 + (r % 3))));
-        const gRaw = await runBackward(P, K, n, raw, t, gL);
-        const gRef = mdnBackward(raw, t, gL, n, { P, K }).gRaw;
-        let worstG = 0;
-        for (let r = 0; r < n; r++) {
-          const m = errorModel(raw, r * O, t, r * P, P, K, gL[r]);
-          for (let q = 0; q < O; q++) {
-            const i = r * O + q;
-            expect(Number.isFinite(gRaw[i])).toBe(true);
-            if (gL[r] === 0) {
-              expect(gRaw[i]).toBe(0);
-              continue;
-            }
-            const err = Math.abs(gRaw[i] - gRef[i]);
-            worstG = Math.max(worstG, ratio(err, m.gRaw[q]));
-            if (err > SAFETY * m.gRaw[q]) throw new Error(`row ${r} (${kinds[r]}), raw ${q % mdnParamsPerComponent(P)} of component ${Math.floor(q / mdnParamsPerComponent(P))}: ${gRaw[i]} vs ${gRef[i]}, error ${err} > ${SAFETY} x ${m.gRaw[q]}`);
+  // Both schedules (one thread per row; per (row, component), the GPUs' choice) on the same rows
+  // and bounds: K = 1, 3, 10 leave 128, 42, 12 rows per per-component workgroup (n = 1000 ends
+  // in a partial one; K = 3, 10 idle 2 and 8 threads).
+  for (const perComponent of [false, true]) {
+    const tag = perComponent ? ', per component' : '';
+    for (const [P, K] of SHAPES) {
+      for (const n of [1, 7, 1000]) {
+        it(`P = ${P}, K = ${K}, n = ${n}${tag}: log q and its raw gradient`, async () => {
+          const { raw, t, kinds } = makeInputs(n, P, K, 100 * P + 10 * K + n);
+          const O = mdnOutDim(P, K);
+          const ref = mdnLogProb(raw, t, n, { P, K });
+          const { S, z } = await runLogProb(P, K, n, raw, t, undefined, perComponent);
+          expect(Array.from(z).every((v) => v === 0)).toBe(true);
+          let worst = 0;
+          for (let r = 0; r < n; r++) {
+            const m = errorModel(raw, r * O, t, r * P, P, K);
+            expect(Number.isFinite(S[r])).toBe(true);
+            const err = Math.abs(S[r] - P * HALF_LOG_2PI - ref[r]);
+            worst = Math.max(worst, ratio(err, m.lse));
+            if (err > SAFETY * m.lse) throw new Error(`row ${r} (${kinds[r]}): log q ${S[r] - P * HALF_LOG_2PI} vs ${ref[r]}, error ${err} > ${SAFETY} x ${m.lse}`);
           }
-        }
-        console.log(`mdn P=${P} K=${K} n=${n}: worst err/bound log q ${worst.toFixed(3)}, gRaw ${worstG.toFixed(3)}`);
-      });
+          // Far rows really are far (the f32 logsumexp handled log q ~ -200).
+          if (n >= 3 && kinds[2] === 'far') expect(ref[2]).toBeLessThan(-100);
+
+          // Backward with gL of mixed signs and some zeros (padded rows: exact zeros).
+          const gL = Float32Array.from({ length: n }, (_, r) => (r % 5 === 4 ? 0 : (r % 2 ? -1 : 1) * (0.25 + (r % 3))));
+          const gRaw = await runBackward(P, K, n, raw, t, gL, perComponent);
+          const gRef = mdnBackward(raw, t, gL, n, { P, K }).gRaw;
+          let worstG = 0;
+          for (let r = 0; r < n; r++) {
+            const m = errorModel(raw, r * O, t, r * P, P, K, gL[r]);
+            for (let q = 0; q < O; q++) {
+              const i = r * O + q;
+              expect(Number.isFinite(gRaw[i])).toBe(true);
+              if (gL[r] === 0) {
+                expect(gRaw[i]).toBe(0);
+                continue;
+              }
+              const err = Math.abs(gRaw[i] - gRef[i]);
+              worstG = Math.max(worstG, ratio(err, m.gRaw[q]));
+              if (err > SAFETY * m.gRaw[q]) throw new Error(`row ${r} (${kinds[r]}), raw ${q % mdnParamsPerComponent(P)} of component ${Math.floor(q / mdnParamsPerComponent(P))}: ${gRaw[i]} vs ${gRef[i]}, error ${err} > ${SAFETY} x ${m.gRaw[q]}`);
+            }
+          }
+          console.log(`mdn P=${P} K=${K} n=${n}${tag}: worst err/bound log q ${worst.toFixed(3)}, gRaw ${worstG.toFixed(3)}`);
+        });
+      }
     }
   }
+
+  it('per component: strided z, K up to the workgroup (one row per group), beyond it the per-row kernels', async () => {
+    const P = 3;
+    for (const [K, n] of [[2, 70], [MDN_COMPONENT_WORKGROUP, 5]]) {
+      const { raw, t } = makeInputs(n, P, K, 11 + K);
+      const O = mdnOutDim(P, K);
+      const ref = mdnLogProb(raw, t, n, { P, K });
+      const { S, z } = await runLogProb(P, K, n, raw, t, { stride: 7, offset: 2 }, true);
+      for (let r = 0; r < n; r++) {
+        expect(S[r] - P * HALF_LOG_2PI).toBeCloseTo(ref[r], 3);
+        for (let c = 0; c < 7; c++) expect(z[r * 7 + c]).toBe(c >= 2 && c < 5 ? 0 : 7);
+      }
+      const gL = Float32Array.from({ length: n }, (_, r) => (r === 1 ? 0 : 1 - r / n));
+      const gRaw = await runBackward(P, K, n, raw, t, gL, true);
+      const gRef = mdnBackward(raw, t, gL, n, { P, K }).gRaw;
+      for (let i = 0; i < n * O; i++) expect(Math.abs(gRaw[i] - gRef[i])).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(gRef[i])));
+      for (let i = O; i < 2 * O; i++) expect(gRaw[i]).toBe(0);
+    }
+    expect(mdnLogProbProgram({ n: 9, P, K: 10, perComponent: true }).name).toMatch(/^mdnLogProbPerComponent/);
+    expect(mdnBackwardProgram({ n: 9, P, K: 10, perComponent: true }).workgroups).toEqual([1, 1, 1]);
+    expect(mdnBackwardProgram({ n: 9, P, K: MDN_COMPONENT_WORKGROUP + 1, perComponent: true }).name).toMatch(/^mdnBackward\(/);
+  });
 
   it('log q reads and zeroes strided (stride, offset) views; MAX_P tiers', async () => {
     const P = 3;

@@ -18,6 +18,7 @@
  * MDN head (layout.head 'mdn': one "layer", conditioner input = xs itself, no identity columns):
  *   forward   conditioner, then mdnLogProb: z = 0, logdet = log q + P/2 log 2pi   (kernels/nn/mdn.ts)
  *   backward  mdnBackward: gRaw from dL/dlogdet; then the conditioner backward as above
+ *             (both one dispatch, per row or per (row, component): NetShape.mdnPerComponent)
  *   sampling  conditioner, then mdnSample: t = mu_k + U_k^-1 z (recordMdnSample)
  * Cached per layer in training: v_l, cond, a0/a1 per block, the last hidden state, raw. The
  * pre-activation t is not kept: relu' and tanh' are functions of the output. The activations and
@@ -96,6 +97,8 @@ export interface NetShape {
   serialSpline: boolean;
   /** Column sums as workgroup reductions (GPUs; kernels/nn/columns.ts colSumProgram `wide`). */
   wideColSum: boolean;
+  /** MDN log-density and backward one thread per (row, component) (GPUs; kernels/nn/mdn.ts MdnSchedule). */
+  mdnPerComponent: boolean;
   P: number;
   F: number;
   H: number;
@@ -123,6 +126,8 @@ export interface NetKernels {
   serialSpline?: boolean;
   /** Column sums as workgroup reductions (default: unless serialSpline, i.e. on GPUs). */
   wideColSum?: boolean;
+  /** MDN kernels one thread per (row, component) (default: unless serialSpline, i.e. on GPUs). */
+  mdnPerComponent?: boolean;
 }
 
 export function netShape(layout: FlowLayout, act: Activation, blocks: number, spline: SplineKernelSpec, kernels: NetKernels = {}): NetShape {
@@ -139,6 +144,7 @@ export function netShape(layout: FlowLayout, act: Activation, blocks: number, sp
     xtgTile: { ...LINEAR_ROWS_TUNING.xtg, sg: subgroups && LINEAR_ROWS_TUNING.xtg.KB === 8 },
     serialSpline: !!kernels.serialSpline,
     wideColSum: kernels.wideColSum ?? !kernels.serialSpline,
+    mdnPerComponent: kernels.mdnPerComponent ?? !kernels.serialSpline,
     P: layout.thetaDim,
     F: layout.contextDim,
     H: layout.hidden,
@@ -571,7 +577,7 @@ export function recordForward(rec: PlanRecorder, b: NetBuffers, m: number): void
   if (net.head === 'mdn') {
     const layer = net.layout.layers[0];
     conditionerForward(rec, b, layer, m);
-    rec.add(mdnLogProbProgram({ n: m, P: net.P, K: net.components }), { 0: ws.raw[0], 1: ws.v[0], 2: ws.fwdOut(0), 3: ws.logdet });
+    rec.add(mdnLogProbProgram({ n: m, P: net.P, K: net.components, perComponent: net.mdnPerComponent }), { 0: ws.raw[0], 1: ws.v[0], 2: ws.fwdOut(0), 3: ws.logdet });
     return;
   }
   for (const layer of net.layout.layers) {
@@ -603,7 +609,7 @@ export function recordBackward(rec: PlanRecorder, b: NetBuffers, split: RowSplit
     const rl = { stride: net.P, offset: net.t0[l] };
     // MDN (one layer, no identity columns): gRaw from dL/dlogdet = dL/dlog q; dL/dz is zero and
     // dL/dtheta is not formed, so the conditioner backward below is all that follows.
-    if (net.head === 'mdn') rec.add(mdnBackwardProgram({ n: m, P: net.P, K: net.components }), { 0: ws.raw[0], 1: ws.v[0], 4: ws.gLd!, 5: ws.gRaw! });
+    if (net.head === 'mdn') rec.add(mdnBackwardProgram({ n: m, P: net.P, K: net.components, perComponent: net.mdnPerComponent }), { 0: ws.raw[0], 1: ws.v[0], 4: ws.gLd!, 5: ws.gRaw! });
     else rec.add(splineBackwardProgram({ n: m, dims: Dt, spec: net.spline, u: rl, gY: rl, gU: rl }), { 0: ws.v[l], 1: ws.raw[l], 2: gNext, 3: ws.gLd!, 4: gCur, 5: ws.gRaw! });
     if (net.linear === 'rows') {
       conditionerBackwardRows(rec, b, layer, m, gNext, gCur);
