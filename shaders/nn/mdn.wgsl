@@ -147,6 +147,37 @@ fn score_lse(base: u32, lseA: f32) -> vec2<f32> {
   return vec2<f32>(smax, ssum);
 }
 
+// MODES 1 and 4 only (graw is bound there; the preprocessor has no ||, hence the nesting).
+#if MODE != 0
+#if MODE != 2
+#if MODE != 3
+// The gradients of the component at raw[c ..] into graw[c ..] (g = dL/dlogdet of its row, w its
+// responsibility, pi its mixture weight), from delta in dv and e in ev as component_quad left them.
+fn component_grad(c: u32, g: f32, w: f32, pi: f32) {
+  let P = U.p;
+  graw[c] = g * (w - pi);
+  let gw = g * w;
+  // U^T e in the same row-major walk as the off-diagonal gradients -gw e_i delta_j: column j
+  // of U is U_jj (first) and U_ij for i < j (in increasing i, as the reference sums).
+  for (var j = 0u; j < P; j++) { uv[j] = exp(raw[c + 1u + P + j]) * ev[j]; }
+  var o = c + 1u + 2u * P;
+  for (var i = 0u; i < P; i++) {
+    let ei = ev[i];
+    for (var j = i + 1u; j < P; j++) {
+      uv[j] += raw[o] * ei;
+      graw[o] = -gw * ei * dv[j];
+      o++;
+    }
+  }
+  for (var i = 0u; i < P; i++) {
+    graw[c + 1u + i] = gw * uv[i];
+    graw[c + 1u + P + i] = gw * (1.0 - ev[i] * dv[i] * exp(raw[c + 1u + P + i]));
+  }
+}
+#endif
+#endif
+#endif
+
 #if MODE == 2
 const TWO_M21: f32 = 4.76837158203125e-7;
 const TWO_M32: f32 = 2.3283064365386963e-10;
@@ -227,22 +258,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   // This component's gradients, as MODE 1 (dv, ev still hold delta and e from component_quad).
   let w = exp(sScore[lid.x] - smax) / ssum;
   let pi = exp(alpha - amax) / asum;
-  graw[c] = g * (w - pi);
-  let gw = g * w;
-  for (var j = 0u; j < P; j++) { uv[j] = exp(raw[c + 1u + P + j]) * ev[j]; }
-  var o = c + 1u + 2u * P;
-  for (var i = 0u; i < P; i++) {
-    let ei = ev[i];
-    for (var j = i + 1u; j < P; j++) {
-      uv[j] += raw[o] * ei;
-      graw[o] = -gw * ei * dv[j];
-      o++;
-    }
-  }
-  for (var i = 0u; i < P; i++) {
-    graw[c + 1u + i] = gw * uv[i];
-    graw[c + 1u + P + i] = gw * (1.0 - ev[i] * dv[i] * exp(raw[c + 1u + P + i]));
-  }
+  component_grad(c, g, w, pi);
 #endif
 }
 #else
@@ -276,24 +292,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let c = base + k * U.c;
     let w = exp(component_score(c, lseA) - s.x) / s.y;
     let pi = exp(raw[c] - a.x) / a.y;
-    graw[c] = g * (w - pi);
-    let gw = g * w;
-    // U^T e in the same row-major walk as the off-diagonal gradients -gw e_i delta_j: column j
-    // of U is U_jj (first) and U_ij for i < j (in increasing i, as the reference sums).
-    for (var j = 0u; j < P; j++) { uv[j] = exp(raw[c + 1u + P + j]) * ev[j]; }
-    var o = c + 1u + 2u * P;
-    for (var i = 0u; i < P; i++) {
-      let ei = ev[i];
-      for (var j = i + 1u; j < P; j++) {
-        uv[j] += raw[o] * ei;
-        graw[o] = -gw * ei * dv[j];
-        o++;
-      }
-    }
-    for (var i = 0u; i < P; i++) {
-      graw[c + 1u + i] = gw * uv[i];
-      graw[c + 1u + P + i] = gw * (1.0 - ev[i] * dv[i] * exp(raw[c + 1u + P + i]));
-    }
+    component_grad(c, g, w, pi);
   }
 #else
   let a = alpha_lse(base);

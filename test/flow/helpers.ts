@@ -1,4 +1,6 @@
 /** Shared helpers of the flow tests (finite differences, seeded draws). */
+import { expect } from 'vitest';
+import { type FlowModel, type NllGrad, meanNll } from '../../src/flow/flow.js';
 import { RngPurpose, standardNormals, uniform } from '../../src/flow/rng.js';
 
 /** n standard normals from a test-local stream (seed, purpose user, offset). */
@@ -44,4 +46,51 @@ export function centralDiff5(f: (p: Float64Array) => number, p: Float64Array, i:
     return f(q);
   };
   return (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+}
+
+/**
+ * The mean-NLL gradient g = nllAndGrad(model, theta, x, n) against central finite differences
+ * (centralDiff5, step h): g.loss is meanNll's; `picks` entries of every parameter tensor (chosen by
+ * pickIndices with seed pickSeed + the tensor's offset) and every entry of d loss / d theta match
+ * to rtol 1e-6 plus atol = 100 eps |L| / h; more than half of the checked parameter entries are far
+ * (100x) above atol, so the check is not vacuous; the layout's alignment gaps have zero gradient.
+ */
+export function expectNllGradMatchesFd(
+  model: FlowModel,
+  theta: Float64Array,
+  x: Float64Array,
+  n: number,
+  g: NllGrad,
+  o: { h: number; picks: number; pickSeed: number },
+): void {
+  const EPS = 2.220446049250313e-16;
+  expect(g.loss).toBeCloseTo(meanNll(model, theta, x, n), 12);
+  const atol = (100 * EPS * Math.max(1, Math.abs(g.loss))) / o.h;
+  const f = (p: Float64Array) => meanNll(model, theta, x, n, p);
+  let checked = 0;
+  let big = 0;
+  const failures: string[] = [];
+  for (const t of model.layout.tensors) {
+    for (const i of pickIndices(t.size, o.picks, o.pickSeed + t.offset)) {
+      const k = t.offset + i;
+      const fd = centralDiff5(f, model.params, k, o.h);
+      const an = g.grad[k];
+      checked++;
+      if (Math.abs(an) > 100 * atol) big++;
+      if (!(Math.abs(fd - an) <= 1e-6 * Math.abs(an) + atol)) failures.push(`${t.name}[${i}]: analytic ${an}, fd ${fd}`);
+    }
+  }
+  expect(failures, failures.join('\n')).toEqual([]);
+  expect(big).toBeGreaterThan(0.5 * checked);
+  // Alignment gaps have zero gradient.
+  const used = new Uint8Array(model.layout.size);
+  for (const t of model.layout.tensors) used.fill(1, t.offset, t.offset + t.size);
+  for (let k = 0; k < used.length; k++) if (!used[k]) expect(g.grad[k]).toBe(0);
+
+  // d loss / d theta (original units: through the standardisation and every layer) as well.
+  const ft = (th: Float64Array) => meanNll(model, th, x, n);
+  for (let k = 0; k < theta.length; k++) {
+    const fd = centralDiff5(ft, theta, k, o.h);
+    expect(Math.abs(fd - g.gTheta[k]), `theta[${k}]`).toBeLessThanOrEqual(1e-6 * Math.abs(g.gTheta[k]) + atol);
+  }
 }
