@@ -218,17 +218,6 @@ class Readback {
       else this.buffer.destroy();
     }
   }
-
-  /** Maps, reads and releases. */
-  async read<T>(fn: (parts: Float32Array[]) => T): Promise<T> {
-    try {
-      await this.map();
-    } catch (e) {
-      this.buffer.destroy();
-      throw e;
-    }
-    return this.use(fn);
-  }
 }
 
 export class GpuFlowEngine implements FlowEngine {
@@ -270,7 +259,7 @@ export class GpuFlowEngine implements FlowEngine {
   /** Dispatches of the last full training step's plan (for benchmarks). */
   lastStepDispatches = 0;
   /** Host-side phases of the last sample() call, ms (for benchmarks): before the first submission, waiting for readbacks, converting results. */
-  lastSampleTimings = { prepMs: 0, waitMs: 0, finishMs: 0, totalMs: 0 };
+  lastSampleTimings = { prepMs: 0, waitMs: 0, finishMs: 0 };
   /** Staging buffers reused by sample() / logProb() readbacks (at most two: blocks are pipelined two deep). */
   private readonly stagingPool: GPUBuffer[] = [];
 
@@ -836,9 +825,8 @@ export class GpuFlowEngine implements FlowEngine {
           lp.set(l.subarray(0, mb), s);
         },
       );
-      this.lastSampleTimings = { prepMs: t.first - t0, waitMs: t.wait, finishMs: t.finish, totalMs: 0 };
+      this.lastSampleTimings = { prepMs: t.first - t0, waitMs: t.wait, finishMs: t.finish };
     });
-    this.lastSampleTimings.totalMs = performance.now() - t0;
     return { theta, logProb: lp };
   }
 

@@ -18,6 +18,7 @@ import { RngPurpose, standardNormals } from '../../src/flow/rng.js';
 import { CpuFlowEngine } from '../../src/train/engine.js';
 import { expectAllClose } from '../helpers/allclose.js';
 import { useGpu } from '../helpers/gpu.js';
+import { threeEpochLosses } from './helpers.js';
 
 const ctx = useGpu();
 
@@ -106,19 +107,10 @@ describe("GPU engine: 'gemm' and 'rows' conditioner paths", () => {
     const c = CASES[0];
     const n = 600;
     const { model, theta, x } = setup(c, n, 9);
-    const rows = Uint32Array.from({ length: 500 }, (_, i) => i);
-    const spec = (epoch: number) => ({ rows, seed: 4, epoch, batchSize: 100, lr: 2e-3, clipNorm: 5 });
     const losses: number[][] = [];
     for (const kind of ['cpu', 'gemm', 'rows', 'gpu'] as const) {
       const e = kind === 'cpu' ? new CpuFlowEngine(model) : kind === 'gpu' ? await GpuFlowEngine.create(model, { gpu: ctx.gpu, gpuKernels: true }) : await GpuFlowEngine.create(model, { gpu: ctx.gpu, linear: kind });
-      try {
-        await e.setData({ theta, x, n });
-        const l: number[] = [];
-        for (let epoch = 0; epoch < 3; epoch++) l.push((await e.trainEpoch(spec(epoch))).meanLoss);
-        losses.push(l);
-      } finally {
-        await e.dispose();
-      }
+      losses.push(await threeEpochLosses(e, { theta, x, n }));
     }
     // f32 vs float64 through 15 Adam steps (lr 2e-3): the parameters drift apart by ~1e-6 relative.
     for (const l of losses.slice(1)) expectAllClose(l, losses[0], { atol: 2e-4, rtol: 1e-5, label: 'epoch losses' });

@@ -27,6 +27,7 @@ import { CpuFlowEngine } from '../../src/train/engine.js';
 import { TrainRngPurpose } from '../../src/train/split.js';
 import { expectAllClose } from '../helpers/allclose.js';
 import { useGpu } from '../helpers/gpu.js';
+import { threeEpochLosses } from './helpers.js';
 
 const ctx = useGpu();
 
@@ -153,20 +154,10 @@ describe('GPU engine, MDN head, against the CPU engine', () => {
     const c = CASES[0];
     const n = 600;
     const { model, theta, x } = setup(c, n, 9);
-    const rows = Uint32Array.from({ length: 500 }, (_, i) => i);
-    const spec = (epoch: number) => ({ rows, seed: 4, epoch, batchSize: 100, lr: 2e-3, clipNorm: 5 });
     const losses: number[][] = [];
     for (const kind of ['cpu', ...CONFIGS] as const) {
       const e = kind === 'cpu' ? new CpuFlowEngine(model) : await engineFor(model, kind);
-      try {
-        await e.setData({ theta, x, n });
-        const l: number[] = [];
-        for (let epoch = 0; epoch < 3; epoch++) l.push((await e.trainEpoch(spec(epoch))).meanLoss);
-        losses.push(l);
-        if (e instanceof GpuFlowEngine) console.log(`mdn ${kind}: ${e.lastStepDispatches} dispatches per training step (batch 100)`);
-      } finally {
-        await e.dispose();
-      }
+      losses.push(await threeEpochLosses(e, { theta, x, n }, (g) => g instanceof GpuFlowEngine && console.log(`mdn ${kind}: ${g.lastStepDispatches} dispatches per training step (batch 100)`)));
     }
     expect(losses[0][2]).toBeLessThan(losses[0][0]);
     for (const l of losses.slice(1)) expectAllClose(l, losses[0], { atol: 2e-4, rtol: 1e-5, label: 'epoch losses' });

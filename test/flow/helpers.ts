@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import { type FlowModel, type NllGrad, meanNll } from '../../src/flow/flow.js';
 import { RngPurpose, standardNormals, uniform } from '../../src/flow/rng.js';
+import type { FlowEngine } from '../../src/train/engine.js';
 
 /** n standard normals from a test-local stream (seed, purpose user, offset). */
 export function randn(n: number, seed: number, scale = 1, offset = 0): Float64Array {
@@ -92,5 +93,22 @@ export function expectNllGradMatchesFd(
   for (let k = 0; k < theta.length; k++) {
     const fd = centralDiff5(ft, theta, k, o.h);
     expect(Math.abs(fd - g.gTheta[k]), `theta[${k}]`).toBeLessThanOrEqual(1e-6 * Math.abs(g.gTheta[k]) + atol);
+  }
+}
+
+/**
+ * Mean losses of three epochs of the same shuffled mini-batches (rows 0..499, batch 100, lr 2e-3,
+ * clip 5, seed 4) on `engine`, which is disposed afterwards; `inspect` sees it after training.
+ */
+export async function threeEpochLosses(engine: FlowEngine, data: { theta: Float64Array; x: Float64Array; n: number }, inspect?: (e: FlowEngine) => void): Promise<number[]> {
+  const rows = Uint32Array.from({ length: 500 }, (_, i) => i);
+  try {
+    await engine.setData(data);
+    const l: number[] = [];
+    for (let epoch = 0; epoch < 3; epoch++) l.push((await engine.trainEpoch({ rows, seed: 4, epoch, batchSize: 100, lr: 2e-3, clipNorm: 5 })).meanLoss);
+    inspect?.(engine);
+    return l;
+  } finally {
+    await engine.dispose();
   }
 }

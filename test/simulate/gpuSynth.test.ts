@@ -4,30 +4,25 @@
  * nebular and IGM option: the whole pipeline (cosmology, SFH weights, GEMM, observe); one case also
  * with the host weights, which isolates the GEMM and observe kernels.
  */
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readBc03Grid } from '../../src/grid/bc03.js';
 import { resolveFilterSet } from '../../src/grid/filters.js';
 import type { SpsGrid } from '../../src/grid/types.js';
-import { resolveDataDir } from '../../src/io/paths.js';
 import { CpuForwardModel, type ForwardModelConfigInput, type GalaxyParamsInput } from '../../src/physics/forwardModel.js';
-import { type Inoue14, loadInoue14 } from '../../src/physics/igm.js';
-import { type Inoue11Table, loadInoue11 } from '../../src/physics/nebular.js';
+import type { Inoue14 } from '../../src/physics/igm.js';
+import type { Inoue11Table } from '../../src/physics/nebular.js';
 import type { SfhFamily } from '../../src/physics/sfh.js';
 import { CANONICAL_WIDTH, toCanonicalRow } from '../../src/simulate/canonical.js';
 import { GpuSynthesizer, SYNTH_DERIVED_W } from '../../src/simulate/gpuSynth.js';
 import { randomF32 } from '../../src/reference/linalg.js';
 import { useGpu } from '../helpers/gpu.js';
+import { loadSynthData } from '../helpers/synthData.js';
 
 const ctx = useGpu();
 let grid: SpsGrid;
 let inoue14: Inoue14;
 let nebular: Inoue11Table;
 beforeAll(async () => {
-  const dataDir = resolveDataDir();
-  grid = readBc03Grid(path.join(dataDir, 'sps', 'bc03_lr_basel_padova1994_chabrier'), { lSunErgS: 3.828e33, dropZeroAge: true });
-  inoue14 = loadInoue14();
-  nebular = await loadInoue11(path.join(dataDir, 'nebular', 'inoue11'));
+  ({ grid, inoue14, nebular } = await loadSynthData());
 });
 
 /** Deterministic uniform draws in [lo, hi). */

@@ -4,19 +4,17 @@
  * 1 galaxy, a prime count, metallicities exactly on grid nodes and beyond both ends, one group only,
  * and a batch with a metallicity spread (which must take the full path).
  */
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packMetallicityTable } from '../../kernels/synth/weights.js';
-import { readBc03Grid } from '../../src/grid/bc03.js';
 import { resolveFilterSet } from '../../src/grid/filters.js';
 import type { SpsGrid } from '../../src/grid/types.js';
-import { resolveDataDir } from '../../src/io/paths.js';
 import { CpuForwardModel, type GalaxyParamsInput } from '../../src/physics/forwardModel.js';
-import { type Inoue14, loadInoue14 } from '../../src/physics/igm.js';
-import { type Inoue11Table, loadInoue11 } from '../../src/physics/nebular.js';
+import type { Inoue14 } from '../../src/physics/igm.js';
+import type { Inoue11Table } from '../../src/physics/nebular.js';
 import { CANONICAL, CANONICAL_WIDTH, toCanonicalRow } from '../../src/simulate/canonical.js';
 import { GpuSynthesizer, PAIR_ALIGN, SYNTH_DERIVED_W, metallicityPairMatrix, planMetallicityPairs } from '../../src/simulate/gpuSynth.js';
 import { useGpu } from '../helpers/gpu.js';
+import { loadSynthData } from '../helpers/synthData.js';
 
 describe('planMetallicityPairs', () => {
   const zTable = packMetallicityTable([1e-4, 1e-3, 1e-2, 2e-2]);
@@ -70,10 +68,7 @@ describe('GPU synthesis: metallicity pairs vs the full GEMM', () => {
   let inoue14: Inoue14;
   let nebular: Inoue11Table;
   beforeAll(async () => {
-    const dataDir = resolveDataDir();
-    grid = readBc03Grid(path.join(dataDir, 'sps', 'bc03_lr_basel_padova1994_chabrier'), { lSunErgS: 3.828e33, dropZeroAge: true });
-    inoue14 = loadInoue14();
-    nebular = await loadInoue11(path.join(dataDir, 'nebular', 'inoue11'));
+    ({ grid, inoue14, nebular } = await loadSynthData());
   });
 
   function galaxies(n: number, seed: number, zChoice: (i: number) => number, sigma = 0): GalaxyParamsInput[] {

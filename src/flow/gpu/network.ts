@@ -429,26 +429,29 @@ function linearInputGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: n
   rec.add(program, gemmBindings({ a: G, b: tensorRef(b.params, lin.weight, cols * lin.outDim), c: gX, post, residual }));
 }
 
-/** The conditioner of layer l on rows [0, m): cond (or nothing) -> ws.raw[l]; caches a0, a1, hLast. */
+/**
+ * The conditioner of layer l on rows [0, m): cond (or nothing) -> ws.raw[l]; caches a0, a1, hLast.
+ * Both LinearPaths fuse the activations and the residual into the Linear (GEMM epilogues or the
+ * rows kernels' epilogues), so only the Linear dispatch differs: h (pre-activation, kept for the
+ * residual) ping-pongs between hA and hB; a0 = act(h) and a1 = act(lin1) are written by the Linear
+ * before them; lin1's pre-activation is never stored (relu' and tanh' use a1).
+ */
 function conditionerForward(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
-  if (b.net.linear === 'rows') return conditionerForwardRows(rec, b, layer, m);
+  const linear = b.net.linear === 'rows' ? rowsLinear : linearForward;
   const { ws } = b;
   const l = layer.index;
   const nb = layer.blocks.length;
-  // The activations are GEMM epilogues (as on the 'rows' path): h (pre-activation, kept for the
-  // residual) ping-pongs between hA and hB; a0 = act(h) and a1 = act(lin1) are written by the
-  // Linear before them; lin1's pre-activation is never stored (relu' and tanh' use a1).
   let h: GPUBuffer = nb > 0 ? ws.hA : ws.hLast[l];
-  linearForward(rec, b, layer.input, m, ws.cond[l], { Y: h, A: nb > 0 ? ws.a0[l][0] : undefined });
+  linear(rec, b, layer.input, m, ws.cond[l], { Y: h, A: nb > 0 ? ws.a0[l][0] : undefined });
   for (let k = 0; k < nb; k++) {
     const blk = layer.blocks[k];
     const last = k === nb - 1;
     const out = last ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
-    linearForward(rec, b, blk.lin1, m, ws.a0[l][k], { A: ws.a1[l][k] });
-    linearForward(rec, b, blk.lin2, m, ws.a1[l][k], { Y: out, A: last ? undefined : ws.a0[l][k + 1], residual: h });
+    linear(rec, b, blk.lin1, m, ws.a0[l][k], { A: ws.a1[l][k] });
+    linear(rec, b, blk.lin2, m, ws.a1[l][k], { Y: out, A: last ? undefined : ws.a0[l][k + 1], residual: h });
     h = out;
   }
-  linearForward(rec, b, layer.output, m, ws.hLast[l], { Y: ws.raw[l] });
+  linear(rec, b, layer.output, m, ws.hLast[l], { Y: ws.raw[l] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,25 +507,6 @@ function rowsWeightGrad(rec: PlanRecorder, b: NetBuffers, lin: LinearSpec, m: nu
   rec.add(xtgProgram(xtg), { 0: x, 1: G, 2: out });
   colSum();
   if (input) rec.add(rowsMatmulProgram(input.shape), rowsMatmulBindings(input.bufs));
-}
-
-function conditionerForwardRows(rec: PlanRecorder, b: NetBuffers, layer: CouplingLayerSpec, m: number): void {
-  const { ws } = b;
-  const l = layer.index;
-  const nb = layer.blocks.length;
-  // h (pre-activation, kept for the residual) ping-pongs between hA and hB; a0 = act(h) is the
-  // next Linear's input (and its weight gradient's), a1 = act(lin1) likewise.
-  let h: GPUBuffer = nb > 0 ? ws.hA : ws.hLast[l];
-  rowsLinear(rec, b, layer.input, m, ws.cond[l], { Y: h, A: nb > 0 ? ws.a0[l][0] : undefined });
-  for (let k = 0; k < nb; k++) {
-    const blk = layer.blocks[k];
-    const last = k === nb - 1;
-    const out = last ? ws.hLast[l] : h === ws.hA ? ws.hB : ws.hA;
-    rowsLinear(rec, b, blk.lin1, m, ws.a0[l][k], { A: ws.a1[l][k] });
-    rowsLinear(rec, b, blk.lin2, m, ws.a1[l][k], { Y: out, A: last ? undefined : ws.a0[l][k + 1], residual: h });
-    h = out;
-  }
-  rowsLinear(rec, b, layer.output, m, ws.hLast[l], { Y: ws.raw[l] });
 }
 
 /** Backward of layer l's conditioner from gRaw: every parameter gradient, and for l > 0 gCur[identity] = gNext[identity] + dL/dcond. */
